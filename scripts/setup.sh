@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtual environment in .venv with the pinned versions.
+# Idempotent: does nothing when .venv already matches requirements.txt and pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for c in python3.11 python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$c"; break
+    fi
+  done
+fi
+if [ -z "$PY" ]; then
+  echo "setup: Python 3.11 is required (rknn-toolkit2 2.5.0 and the pinned torch ship wheels for it)." >&2
+  echo "setup: install python3.11, or set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+# OpenCV needs two system libraries that bare Debian/Ubuntu images lack.
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=""
+  for pkg in libgl1 libglib2.0-0; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "setup: installing$missing (needed by OpenCV)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+      echo "setup: OpenCV needs$missing; install them with: sudo apt-get install$missing" >&2
+    fi
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.setup-stamp
+want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the pinned environment into .venv (a few minutes, ~6 GB the first time)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation -e .
+  .venv/bin/python -m pip check
+  echo "$want" > "$stamp"
+fi
+echo "setup: .venv ready ($(.venv/bin/python --version))"
