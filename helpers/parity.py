@@ -1,0 +1,141 @@
+"""Proofs that a transformed model still computes the same thing.
+
+* :func:`head_patch_parity`: the patched NPU head, decoded on the CPU by
+  ``helpers.postprocess``, against the unpatched model's own prediction - both the dense
+  tensor (every cell, before thresholds) and the final detections of ultralytics'
+  ``predict`` (its letterbox, its NMS) on real images.
+* :func:`output_parity`: two lists of output arrays, per output max-abs and cosine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 and nb == 0:
+        return 1.0
+    if na == 0 or nb == 0:
+        return 0.0
+    return float(a @ b / (na * nb))
+
+
+def output_parity(ref, test, names=None) -> list[dict]:
+    """Per output: shape, max |ref - test|, mean |ref - test|, cosine similarity."""
+    if len(ref) != len(test):
+        raise ValueError(f"{len(ref)} reference outputs vs {len(test)} test outputs")
+    rows = []
+    for i, (r, t) in enumerate(zip(ref, test)):
+        r, t = np.asarray(r, np.float32), np.asarray(t, np.float32)
+        if r.shape != t.shape:
+            raise ValueError(f"output {i}: shape {r.shape} vs {t.shape}")
+        d = np.abs(r - t)
+        rows.append({"output": names[i] if names else f"output{i}", "shape": list(r.shape),
+                     "max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()), "cosine": cosine(r, t)})
+    return rows
+
+
+def match_detections(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> dict:
+    """Match two detection sets one-to-one (same class, highest IoU); report the worst differences."""
+    from .postprocess import box_iou
+
+    ref_boxes = np.asarray(ref_boxes, np.float32).reshape(-1, 4)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    used = np.zeros(len(boxes), bool)
+    box_diff, score_diff, matched = 0.0, 0.0, 0
+    iou = box_iou(ref_boxes, boxes) if len(ref_boxes) and len(boxes) else np.zeros((len(ref_boxes), len(boxes)))
+    for i in np.argsort(-np.asarray(ref_scores)):
+        cand = np.where((np.asarray(classes) == ref_classes[i]) & ~used, iou[i], -1)
+        j = int(cand.argmax()) if len(cand) else -1
+        if j < 0 or cand[j] < iou_min:
+            continue
+        used[j] = True
+        matched += 1
+        box_diff = max(box_diff, float(np.abs(ref_boxes[i] - boxes[j]).max()))
+        score_diff = max(score_diff, abs(float(ref_scores[i]) - float(scores[j])))
+    return {"ref": len(ref_boxes), "test": len(boxes), "matched": matched,
+            "unmatched": len(ref_boxes) - matched + len(boxes) - matched,
+            "max_box_diff_px": box_diff, "max_score_diff": score_diff}
+
+
+def head_patch_parity(weights, images, imgsz: int, conf: float = 0.25, iou: float = 0.45,
+                      score_sum: bool = True, run_dir=None) -> dict:
+    """Compare the patched head with the unpatched model's own prediction on ``images``.
+
+    Returns per-image rows and a summary: max box difference (pixels) and max score
+    difference over every cell of the dense prediction, and over the final detections
+    of ultralytics' ``predict`` matched one-to-one with ours (plus unmatched count).
+    """
+    import torch
+
+    from .heads import load_model, patch_for_npu, run_patched
+    from .offline import configure_ultralytics
+    from .postprocess import decode_dense, postprocess
+    from .preprocess import load_image, to_nchw_float, letterbox
+
+    if run_dir is not None:
+        configure_ultralytics(run_dir)
+    from ultralytics import YOLO
+
+    base = load_model(weights).fuse(verbose=False)  # predict() fuses too
+    npu = patch_for_npu(base, score_sum=score_sum)
+    yolo = YOLO(str(weights), task="detect")
+    rows = []
+    for f in images:
+        img = load_image(f)
+        canvas, lb = letterbox(img, imgsz)
+        x = torch.from_numpy(to_nchw_float(canvas))
+        with torch.no_grad():
+            ref = base(x)
+        ref = (ref[0] if isinstance(ref, (tuple, list)) else ref)[0].numpy()  # (4+nc, N): xywh px, probs
+        outs, _ = run_patched(npu, img, imgsz)
+        boxes, scores, _ = decode_dense(outs, (imgsz, imgsz))
+        xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
+        dense_box = float(np.abs(xywh - ref[:4].T).max())
+        dense_score = float(np.abs(scores - ref[4:].T).max())
+        # final detections: ultralytics' own predict (its letterbox, NMS, rescale) vs ours
+        # rect=False: the fixed square letterbox an NPU model needs (predict defaults to a minimal rectangle)
+        r = yolo.predict(img, imgsz=imgsz, conf=conf, iou=iou, rect=False, verbose=False)[0]
+        det = postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb)
+        m = match_detections(r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int),
+                             det.boxes, det.scores, det.classes)
+        rows.append({"image": str(f), "dense_max_box_diff_px": dense_box, "dense_max_score_diff": dense_score,
+                     **{f"final_{k}": v for k, v in m.items()}})
+    summary = {
+        "images": len(rows),
+        "dense_max_box_diff_px": max(r["dense_max_box_diff_px"] for r in rows),
+        "dense_max_score_diff": max(r["dense_max_score_diff"] for r in rows),
+        "final_detections_ultralytics": sum(r["final_ref"] for r in rows),
+        "final_detections_patched": sum(r["final_test"] for r in rows),
+        "final_unmatched": sum(r["final_unmatched"] for r in rows),
+        "final_max_box_diff_px": max(r["final_max_box_diff_px"] for r in rows),
+        "final_max_score_diff": max(r["final_max_score_diff"] for r in rows),
+    }
+    return {"summary": summary, "per_image": rows}
+
+
+def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou: float = 0.45, names=None,
+                       save=None, run_dir=None):
+    """Side by side: ultralytics' own predict (left) and the patched head + helpers.postprocess (right)."""
+    from .heads import load_model, patch_for_npu, run_patched
+    from .offline import configure_ultralytics
+    from .postprocess import postprocess
+    from .preprocess import load_image
+    from .viz import draw_detections, show_images
+
+    if run_dir is not None:
+        configure_ultralytics(run_dir)
+    from ultralytics import YOLO
+
+    img = load_image(image_path)
+    r = YOLO(str(weights), task="detect").predict(img, imgsz=imgsz, conf=conf, iou=iou, rect=False, verbose=False)[0]
+    outs, lb = run_patched(patch_for_npu(load_model(weights).fuse(verbose=False)), img, imgsz)
+    det = postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb)
+    left = draw_detections(img, r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int), names)
+    right = draw_detections(img, det.boxes, det.scores, det.classes, names)
+    return show_images([left, right], [f"ultralytics predict: {len(r.boxes)} boxes",
+                                       f"patched head + numpy post-process: {len(det)} boxes"], cols=2, size=5,
+                       save=save)

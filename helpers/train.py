@@ -1,0 +1,140 @@
+"""Train a YOLOv8 from scratch (ReLU, or the SiLU twin) with ultralytics, offline.
+
+The trained weights are copied atomically to ``<run>/01_train/<variant>.pt``; the
+ultralytics run folder (curves, plots, last/best) stays under
+``<run>/01_train/ultralytics/<variant>/``. Re-running with the same settings reuses
+the finished model instead of training again (``force=True`` retrains).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .artifacts import atomic_copy, stage_dir
+from .offline import configure_ultralytics
+
+
+def pick_device(device: str = "auto") -> str:
+    """'auto' -> the first CUDA GPU when present, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+def _fingerprint(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 40, imgsz: int = 320,
+                  batch: int = 16, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto", patience: int = 100,
+                  cache: bool = True, force: bool = False, extra: dict | None = None) -> dict:
+    """Train one variant ('relu' or 'silu') from scratch; return its record for metrics.json.
+
+    ``nbs`` is ultralytics' nominal batch size: gradients are accumulated until ``nbs`` images
+    have been seen. Its default (64) means a 240-image dataset at batch 16 gets only ~4
+    optimizer steps per epoch, far too few to train from scratch in a CPU budget; we default
+    it to ``batch`` (one step per batch; weight decay is scaled by ultralytics accordingly).
+
+    The record holds: weights path, mAP50, mAP50-95 (ultralytics' final validation of the
+    best epoch), epochs run, wall seconds, seconds per epoch, the activation census of the
+    saved checkpoint, and the settings used.
+    """
+    configure_ultralytics(run_dir)
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from .activations import activation_census, write_model_yaml
+    from .data import check_dataset
+
+    stage = stage_dir(run_dir, "01_train")
+    info = check_dataset(data_yaml)
+    resolved_yaml = info.write_resolved_yaml(stage / "data.resolved.yaml")
+    model_yaml = write_model_yaml(stage, activation=variant, scale=scale, nc=info.nc)
+    device = pick_device(device)
+    nbs = nbs or batch
+    settings = {"variant": variant, "data_yaml": str(Path(data_yaml).resolve()), "epochs": epochs, "imgsz": imgsz,
+                "batch": batch, "nbs": nbs, "seed": seed, "scale": scale, "device": device, "patience": patience,
+                "extra": extra or {}}
+    fp = _fingerprint(settings)
+    weights = stage / f"{variant}.pt"
+    record_file = stage / f"{variant}.train.json"
+    if not force and weights.is_file() and record_file.is_file():
+        rec = json.loads(record_file.read_text())
+        if rec.get("fingerprint") == fp:
+            rec["reused"] = True
+            return rec
+
+    # ultralytics appends to an existing results.csv: start the variant's run folder afresh
+    # (the previous weights stay in place until the new ones replace them atomically)
+    shutil.rmtree(stage / "ultralytics" / variant, ignore_errors=True)
+    model = YOLO(str(model_yaml), task="detect")
+    t0 = time.perf_counter()
+    model.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
+                device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
+                project=str(stage / "ultralytics"), name=variant, exist_ok=True, pretrained=False, plots=True,
+                verbose=False, **(extra or {}))
+    wall = time.perf_counter() - t0
+    trainer = model.trainer
+    run_folder = Path(trainer.save_dir)
+    best = run_folder / "weights" / "best.pt"
+    if not best.is_file():
+        raise RuntimeError(f"training finished without {best}; see the log above")
+    atomic_copy(best, weights)
+    m = trainer.metrics or {}
+    epochs_run = len(read_results_csv(run_folder / "results.csv"))
+    ckpt_model, _ = load_checkpoint(weights)
+    rec = {
+        "variant": variant,
+        "weights": str(weights),
+        "model_yaml": str(model_yaml),
+        "ultralytics_run": str(run_folder),
+        "mAP50": float(m.get("metrics/mAP50(B)", float("nan"))),
+        "mAP50_95": float(m.get("metrics/mAP50-95(B)", float("nan"))),
+        "precision": float(m.get("metrics/precision(B)", float("nan"))),
+        "recall": float(m.get("metrics/recall(B)", float("nan"))),
+        "epochs": epochs_run,
+        "train_seconds": round(wall, 1),
+        "seconds_per_epoch": round(wall / max(epochs_run, 1), 2),
+        "activation_census": activation_census(ckpt_model),
+        "parameters": int(sum(p.numel() for p in ckpt_model.parameters())),
+        "settings": settings,
+        "fingerprint": fp,
+        "reused": False,
+    }
+    from .artifacts import write_json
+
+    write_json(record_file, rec)
+    return rec
+
+
+def read_results_csv(path: str | os.PathLike) -> list[dict[str, float]]:
+    """ultralytics' per-epoch results.csv as a list of {column: value} (column names stripped)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k.strip(): float(v) for k, v in r.items() if k is not None and v not in (None, "")} for r in rows]
+
+
+def activation_census_table(run_dir, nc: int, scale: str = "n") -> list[dict]:
+    """Census of freshly built models: stock YOLOv8 (SiLU) vs the generated ReLU yaml."""
+    configure_ultralytics(run_dir)
+    from ultralytics.nn.tasks import DetectionModel
+
+    from .activations import activation_census, write_model_yaml
+
+    rows = []
+    for act in ("silu", "relu"):
+        yaml_path = write_model_yaml(stage_dir(run_dir, "01_train"), activation=act, scale=scale, nc=nc)
+        model = DetectionModel(str(yaml_path), nc=nc, verbose=False)
+        rows.append({"model": yaml_path.name, **activation_census(model)})
+    return rows

@@ -1,0 +1,90 @@
+"""Drawings and plots for the notebooks (matplotlib, OpenCV)."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+_PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
+            (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0)]
+
+
+def colour(c: int) -> tuple[int, int, int]:
+    return _PALETTE[int(c) % len(_PALETTE)]
+
+
+def draw_detections(image_bgr: np.ndarray, boxes, scores, classes, names=None, thickness: int = 2) -> np.ndarray:
+    """A copy of the image with boxes and 'name score' labels."""
+    img = image_bgr.copy()
+    for b, s, c in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(scores), np.ravel(classes)):
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        col = colour(c)
+        cv2.rectangle(img, (x1, y1), (x2, y2), col, thickness)
+        label = f"{names[int(c)] if names else int(c)} {float(s):.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+        y = max(y1, th + 3)
+        cv2.rectangle(img, (x1, y - th - 3), (x1 + tw + 2, y), col, -1)
+        cv2.putText(img, label, (x1 + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+def draw_labels(image_bgr: np.ndarray, labels: np.ndarray, names=None) -> np.ndarray:
+    """Ground-truth YOLO labels (cls, xc, yc, w, h normalised) drawn on a copy of the image."""
+    h, w = image_bgr.shape[:2]
+    lab = np.asarray(labels, np.float32).reshape(-1, 5)
+    boxes = np.stack([(lab[:, 1] - lab[:, 3] / 2) * w, (lab[:, 2] - lab[:, 4] / 2) * h,
+                      (lab[:, 1] + lab[:, 3] / 2) * w, (lab[:, 2] + lab[:, 4] / 2) * h], 1)
+    return draw_detections(image_bgr, boxes, np.ones(len(lab)), lab[:, 0].astype(int), names, 1)
+
+
+def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save: str | os.PathLike | None = None):
+    """A grid of BGR images (matplotlib figure); optionally saved atomically as PNG."""
+    import matplotlib.pyplot as plt
+
+    n = len(images_bgr)
+    cols = min(cols, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, img in enumerate(images_bgr):
+        ax = axes.ravel()[i]
+        ax.imshow(img[..., ::-1])
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def save_figure(fig, target: str | os.PathLike, dpi: int = 110):
+    from .artifacts import atomic_path
+
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    return target
+
+
+def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLike | None = None):
+    """mAP and losses per epoch for each trained variant (rows of ultralytics' results.csv)."""
+    import matplotlib.pyplot as plt
+
+    panels = [("metrics/mAP50(B)", "val mAP50"), ("metrics/mAP50-95(B)", "val mAP50-95"),
+              ("train/box_loss", "train box loss"), ("train/cls_loss", "train cls loss"),
+              ("val/box_loss", "val box loss"), ("val/cls_loss", "val cls loss")]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+    for ax, (key, title) in zip(axes.ravel(), panels):
+        for name, rows in histories.items():
+            ep = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
+            ax.plot(ep, [r.get(key, np.nan) for r in rows], marker=".", label=name)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig

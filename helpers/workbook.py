@@ -1,0 +1,124 @@
+"""Run the workbook headless: every notebook in order, with papermill, into one run folder.
+
+    python -m helpers.workbook run                      # full defaults -> runs/main
+    python -m helpers.workbook run --run-dir runs/try --only 01 02 -p EPOCHS=5
+
+Executed notebooks go to ``<run>/notebooks/``; a short summary of what each stage
+measured goes to ``<run>/summary.md`` (and ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+from .artifacts import PROJECT_ROOT, STAGES, atomic_write_text, resolve_run_dir, write_json
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+def notebooks(only=None) -> list[Path]:
+    """The workbook's notebooks in pipeline order (optionally only those whose number is in ``only``)."""
+    nbs = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {str(o).zfill(2) for o in only}
+        nbs = [p for p in nbs if p.name[:2] in wanted]
+    return nbs
+
+
+def notebook_parameters(path: Path) -> dict:
+    """The literal values of a notebook's ``parameters`` cell."""
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"])
+            out = {}
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    out[node.targets[0].id] = ast.literal_eval(node.value)
+            return out
+    raise ValueError(f"{path} has no cell tagged 'parameters'")
+
+
+def execute(notebook: Path, run_dir: Path, parameters: dict | None = None, log_output: bool = False) -> dict:
+    """Execute one notebook with papermill into ``<run>/notebooks/``; returns name, seconds, output path."""
+    import papermill as pm
+
+    declared = notebook_parameters(notebook)
+    params = {"RUN_DIR": str(run_dir)}
+    params.update({k: v for k, v in (parameters or {}).items() if k in declared})
+    out = run_dir / "notebooks" / notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(notebook), str(out), parameters=params, kernel_name="python3",
+                        cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=log_output)
+    return {"notebook": notebook.name, "seconds": round(time.perf_counter() - t0, 1), "output": str(out),
+            "parameters": params}
+
+
+def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
+    """A Markdown summary of what every finished stage recorded (headline figures only)."""
+    lines = [f"# Workbook run: {run_dir}", ""]
+    if executed:
+        lines += ["| notebook | seconds |", "|---|---:|"]
+        lines += [f"| {e['notebook']} | {e['seconds']} |" for e in executed]
+        lines.append("")
+    for stage in STAGES:
+        m = run_dir / stage / "metrics.json"
+        if not m.is_file():
+            continue
+        data = json.loads(m.read_text())
+        headline = data.get("headline", {})
+        lines.append(f"## {stage}")
+        lines += [f"- {k}: {v}" for k, v in headline.items()] or ["- (no headline figures recorded)"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_output: bool = False) -> list[dict]:
+    run_dir = resolve_run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for nb in notebooks(only):
+        print(f"[workbook] {nb.name} ...", flush=True)
+        rec = execute(nb, run_dir, parameters, log_output)
+        print(f"[workbook] {nb.name} done in {rec['seconds']} s -> {rec['output']}", flush=True)
+        executed.append(rec)
+        write_json(run_dir / "summary.json", {"executed": executed})
+        atomic_write_text(run_dir / "summary.md", summarize(run_dir, executed))
+    print(summarize(run_dir, executed))
+    return executed
+
+
+def _parse_param(s: str):
+    if "=" not in s:
+        raise argparse.ArgumentTypeError(f"parameters look like NAME=VALUE, got {s!r}")
+    k, v = s.split("=", 1)
+    try:
+        return k, ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+        return k, v
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.workbook", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute the notebooks in order")
+    r.add_argument("--run-dir", default="runs/main", help="run folder (relative paths: from the project root)")
+    r.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 02")
+    r.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
+                   help="override a parameter in every notebook that declares it, e.g. -p EPOCHS=10")
+    r.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    args = ap.parse_args(argv)
+    if args.cmd == "run":
+        run(args.run_dir, args.only, dict(args.param), args.log_output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

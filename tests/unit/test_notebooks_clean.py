@@ -1,0 +1,32 @@
+"""Committed notebooks: no outputs, one literal parameters cell, kernel python3, NN_verb_object names."""
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS][:3] == ["01", "02", "03"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path):
+    assert re.fullmatch(r"\d\d_[a-z]+(_[a-z0-9]+)+\.ipynb", path.name), "name must be NN_verb_object.ipynb"
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or
+                                                                                  c.get("execution_count"))]
+    assert not dirty, f"cells {dirty} carry outputs: strip them (nbstripout) before committing"
+    assert nb["cells"][0]["cell_type"] == "markdown", "open with what you'll do, learn and need"
+    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for node in ast.parse("".join(params[0]["source"])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        name = node.targets[0].id
+        assert name.isupper(), f"parameter {name} should be UPPER_CASE"
+        ast.literal_eval(node.value)  # literal values only
+    assert "RUN_DIR" in "".join(params[0]["source"])

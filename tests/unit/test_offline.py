@@ -1,0 +1,51 @@
+"""The training path runs with the network blocked, and nothing even tries to connect."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_training_path_makes_no_network_attempt(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    run = tmp_path / "run"
+    code = textwrap.dedent(f"""
+        import json, sys
+        attempts = []
+        NET = {{"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr",
+                "socket.sendto", "urllib.Request", "http.client.connect"}}
+
+        def hook(event, args):
+            if event in NET:
+                if event == "socket.connect" and isinstance(args[1], (str, bytes)):
+                    return  # AF_UNIX: local IPC, not the network
+                attempts.append([event, repr(args)[:200]])
+                raise OSError(f"network blocked by the test: {{event}}")
+
+        sys.addaudithook(hook)
+        from helpers import data, train
+        cfg = data.SynthConfig(n_train=8, n_val=4, seed=2)
+        info = data.prepare_dataset("", {str(run)!r}, cfg, progress=False)
+        rec = train.train_variant({str(run)!r}, info.yaml_path, "relu", epochs=1, imgsz=64, batch=4)
+        print("RESULT " + json.dumps({{"attempts": attempts, "census": rec["activation_census"],
+                                      "weights": rec["weights"]}}))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO_", "XDG_"))}
+    env["HOME"] = str(home)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(next(l for l in r.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    assert result["attempts"] == [], result["attempts"]
+    assert result["census"] == {"SiLU": 0, "ReLU": 57}
+    assert Path(result["weights"]).is_file()
+    # ultralytics' settings, font and caches stayed in the run folder, not in the user's home
+    # (matplotlib's own font cache in ~/.cache is not ultralytics')
+    leaked = [p for p in home.rglob("*") if "ultralytics" in str(p).lower()]
+    assert not leaked, leaked
+    settings = json.loads((run / "ultralytics" / "Ultralytics" / "settings.json").read_text())
+    assert settings["sync"] is False and settings["datasets_dir"].startswith(str(run))
+    assert (run / "ultralytics" / "Ultralytics" / "Arial.ttf").is_file()

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from helpers import postprocess as pp
+from helpers import preprocess
+
+
+def make_outputs(boxes, classes, nc, input_hw, scores=None, levels=None, score_sum=True, strides=(8, 16, 32)):
+    """Head outputs that encode the given xyxy boxes exactly (two-bin DFL distributions)."""
+    h_in, w_in = input_hw
+    outs = []
+    per_level = []
+    for s in strides:
+        h, w = h_in // s, w_in // s
+        per_level.append([np.full((1, 64, h, w), -30.0, np.float32), np.zeros((1, nc, h, w), np.float32)])
+    for k, (b, c) in enumerate(zip(boxes, classes)):
+        lv = levels[k] if levels is not None else int(np.clip(np.log2(max(b[2] - b[0], b[3] - b[1]) / 32), 0, 2))
+        s = strides[lv]
+        box, cls = per_level[lv]
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        gx, gy = int(cx // s), int(cy // s)
+        dists = [(gx + 0.5) - b[0] / s, (gy + 0.5) - b[1] / s, b[2] / s - (gx + 0.5), b[3] / s - (gy + 0.5)]
+        for side, d in enumerate(dists):
+            assert 0 <= d < 15, "test box does not fit the DFL range"
+            lo = int(np.floor(d))
+            p_hi = d - lo
+            box[0, side * 16:(side + 1) * 16, gy, gx] = -30.0
+            box[0, side * 16 + lo, gy, gx] = np.log(max(1 - p_hi, 1e-12))
+            box[0, side * 16 + lo + 1, gy, gx] = np.log(max(p_hi, 1e-12))
+        cls[0, c, gy, gx] = 0.9 if scores is None else scores[k]
+    for box, cls in per_level:
+        outs += [box, cls] + ([np.clip(cls.sum(1, keepdims=True), 0, 1)] if score_sum else [])
+    return outs
+
+
+BOXES = np.array([[20, 30, 60, 62], [100, 40, 230, 200], [5, 5, 21, 19], [150, 220, 310, 318]], np.float32)
+CLASSES = [0, 2, 1, 3]
+
+
+@pytest.mark.parametrize("score_sum", [True, False])
+def test_known_boxes_are_recovered(score_sum):
+    outs = make_outputs(BOXES, CLASSES, 4, (320, 320), score_sum=score_sum)
+    assert len(outs) == (9 if score_sum else 6)
+    det = pp.postprocess(outs, (320, 320), conf_thres=0.25)
+    order = np.argsort(det.classes)
+    np.testing.assert_allclose(det.boxes[order], BOXES[np.argsort(CLASSES)], atol=1e-3)
+    np.testing.assert_allclose(det.scores, 0.9, atol=1e-6)
+
+
+def test_levels_and_strides_are_reported():
+    outs = make_outputs(BOXES, CLASSES, 4, (320, 320), levels=[0, 2, 0, 1])
+    det = pp.postprocess(outs, (320, 320))
+    assert sorted(det.levels.tolist()) == [0, 0, 1, 2]
+    assert [lv.stride for lv in pp.split_levels(outs)] == [8.0, 16.0, 32.0]
+
+
+def test_score_sum_prefilter_is_lossless_and_prunes():
+    rng = np.random.default_rng(0)
+    nc, hw = 6, (320, 320)
+    outs = []
+    for s in (8, 16, 32):
+        h, w = hw[0] // s, hw[1] // s
+        cls = (1 / (1 + np.exp(-rng.normal(-5, 2.5, (1, nc, h, w))))).astype(np.float32)
+        outs += [rng.normal(0, 2, (1, 64, h, w)).astype(np.float32), cls, np.clip(cls.sum(1, keepdims=True), 0, 1)]
+    with_sum = pp.postprocess(outs, hw, conf_thres=0.3, iou_thres=0.5)
+    without = pp.postprocess(outs, hw, conf_thres=0.3, iou_thres=0.5, use_score_sum=False)
+    assert len(with_sum) > 0
+    np.testing.assert_array_equal(with_sum.boxes, without.boxes)
+    np.testing.assert_array_equal(with_sum.classes, without.classes)
+    assert with_sum.prefiltered < without.prefiltered == 40 * 40 + 20 * 20 + 10 * 10
+
+
+def test_nms_matches_torchvision():
+    torch = pytest.importorskip("torch")
+    from torchvision.ops import batched_nms
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 200, (300, 2))
+    wh = rng.uniform(5, 80, (300, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = rng.uniform(0, 1, 300).astype(np.float32)
+    classes = rng.integers(0, 4, 300)
+    ours = pp.batched_nms(boxes, scores, classes, 0.45)
+    ref = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.45).numpy()
+    np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("nc,hw", [(80, (640, 640)), (1, (256, 416)), (4, (320, 320))])
+def test_any_class_count_and_input_size(nc, hw):
+    boxes = np.array([[30, 40, 90, 100], [120, 60, 200, 180]], np.float32)
+    outs = make_outputs(boxes, [0, nc - 1], nc, hw, levels=[0, 1])
+    assert outs[1].shape == (1, nc, hw[0] // 8, hw[1] // 8)
+    det = pp.postprocess(outs, hw)
+    assert len(det) == 2
+    np.testing.assert_allclose(det.boxes[np.argsort(det.boxes[:, 0])], boxes, atol=1e-3)
+
+
+def test_decode_dense_covers_every_cell_in_order():
+    outs = make_outputs(BOXES, CLASSES, 4, (320, 320))
+    boxes, scores, levels = pp.decode_dense(outs, (320, 320))
+    assert boxes.shape == (2100, 4) and scores.shape == (2100, 4)
+    assert (np.diff(levels) >= 0).all() and np.bincount(levels).tolist() == [1600, 400, 100]
+
+
+def test_bad_outputs_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"\[1, C, H, W\]"):
+        pp.postprocess([np.zeros((64, 40, 40))], (320, 320))
+    with pytest.raises(ValueError, match="do not match"):
+        pp.postprocess([np.zeros((1, 64, 40, 40)), np.zeros((1, 4, 20, 20))], (320, 320))
+
+
+def test_letterbox_matches_ultralytics_and_inverts():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 255, (288, 416, 3), dtype=np.uint8)
+    canvas, lb = preprocess.letterbox(img, 320)
+    from ultralytics.data.augment import LetterBox
+
+    ref = LetterBox((320, 320), auto=False)(image=img)
+    np.testing.assert_array_equal(canvas, ref)
+    boxes = np.array([[10, 20, 100, 200], [0, 0, 416, 288]], np.float32)
+    np.testing.assert_allclose(lb.to_original(lb.to_input(boxes)), boxes, atol=1e-3)
+
+
+def test_letterbox_rejects_a_missing_image():
+    with pytest.raises(ValueError, match="readable"):
+        preprocess.letterbox(None, 320)
+    with pytest.raises(FileNotFoundError):
+        preprocess.load_image("/nonexistent.jpg")
