@@ -194,3 +194,40 @@ def export_variant(weights, out_dir, variant: str, imgsz: int, images, opset: in
                          "max_abs_diff": max(p["max_abs_diff"] for p in parity),
                          "min_cosine": min(p["cosine"] for p in parity)}
     return records
+
+
+def summarize_exports(exports: dict) -> dict:
+    """Fold ``{variant: export_variant(...)}`` into the figures 03 records in metrics.json."""
+    flat = {f"{v}_{h}": r for v, heads_ in exports.items() for h, r in heads_.items()}
+    patched = {k: r for k, r in flat.items() if not k.endswith("_stock")}
+    return {
+        "onnx": {k: r["path"] for k, r in flat.items()},
+        "models": {k: {kk: vv for kk, vv in r.items() if kk != "census"} for k, r in flat.items()},
+        "census": {k: {row["op"]: row["count"] for row in r["census"]} for k, r in flat.items()},
+        "patched_max_abs_diff": max(r["max_abs_diff"] for r in patched.values()),
+        "min_cosine": min(r["min_cosine"] for r in flat.values()),
+        "flagged_in_patched": {k: r["flagged_ops"] for k, r in patched.items() if r["flagged_ops"]},
+    }
+
+
+def census_frame(exports: dict):
+    """Op counts per exported model (pandas DataFrame), with the NPU flag and note of each op."""
+    import pandas as pd
+
+    flat = {f"{v}_{h}": r for v, heads_ in exports.items() for h, r in heads_.items()}
+    df = pd.DataFrame({k: {row["op"]: row["count"] for row in r["census"]} for k, r in flat.items()})
+    df = df.fillna(0).astype(int)
+    df["npu_flag"] = [op in NPU_UNFRIENDLY for op in df.index]
+    df["note"] = [NPU_UNFRIENDLY.get(op) or NOTES.get(op, "") for op in df.index]
+    return df.sort_values(["npu_flag"], ascending=False, kind="stable")
+
+
+def files_frame(exports: dict):
+    """One row per exported ONNX file: size, opset, nodes, outputs, flagged ops, SiLU patterns."""
+    import pandas as pd
+
+    rows = [{"model": f"{v}_{h}", "file": Path(r["path"]).name, "MB": r["size_mb"], "opset": r["opset"],
+             "nodes": r["nodes"], "outputs": len(r["outputs"]), "flagged ops": r["flagged_ops"] or "-",
+             "SiLU (Sigmoid·Mul)": r["silu_patterns"]}
+            for v, heads_ in exports.items() for h, r in heads_.items()]
+    return pd.DataFrame(rows).set_index("model")

@@ -139,3 +139,19 @@ def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou:
     return show_images([left, right], [f"ultralytics predict: {len(r.boxes)} boxes",
                                        f"patched head + numpy post-process: {len(det)} boxes"], cols=2, size=5,
                        save=save)
+
+
+def summarize_head_parity(reports: dict, box_tol_px: float = 1e-2, score_tol: float = 1e-4) -> dict:
+    """Fold the per-model reports of :func:`head_patch_parity` into the figures 02 records."""
+    s = [r["summary"] for r in reports.values()]
+    out = {
+        "max_box_diff_px": max(x["dense_max_box_diff_px"] for x in s),
+        "max_score_diff": max(x["dense_max_score_diff"] for x in s),
+        "final_max_box_diff_px": max(x["final_max_box_diff_px"] for x in s),
+        "final_max_score_diff": max(x["final_max_score_diff"] for x in s),
+        "final_unmatched": sum(x["final_unmatched"] for x in s),
+        "final_detections_compared": sum(x["final_detections_ultralytics"] for x in s),
+    }
+    out["parity_ok"] = bool(out["max_box_diff_px"] < box_tol_px and out["max_score_diff"] < score_tol
+                            and out["final_max_box_diff_px"] < box_tol_px and out["final_unmatched"] == 0)
+    return out
