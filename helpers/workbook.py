@@ -38,7 +38,9 @@ def notebook_parameters(path: Path) -> dict:
             src = "".join(cell["source"])
             out = {}
             for node in ast.parse(src).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    out[node.target.id] = ast.literal_eval(node.value)
+                elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     out[node.targets[0].id] = ast.literal_eval(node.value)
             return out
     raise ValueError(f"{path} has no cell tagged 'parameters'")

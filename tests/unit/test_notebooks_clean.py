@@ -25,8 +25,21 @@ def test_notebook_is_committed_clean(path):
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
     for node in ast.parse("".join(params[0]["source"])).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
-        name = node.targets[0].id
+        # NAME: type = literal  (the annotation feeds `papermill --help-notebook`)
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), ast.dump(node)
+        name = node.target.id
         assert name.isupper(), f"parameter {name} should be UPPER_CASE"
-        ast.literal_eval(node.value)  # literal values only
+        value = ast.literal_eval(node.value)  # literal values only
+        assert type(value).__name__ == node.annotation.id, f"{name}: {value!r} is not {node.annotation.id}"
     assert "RUN_DIR" in "".join(params[0]["source"])
+
+
+def test_papermill_reads_every_parameter():
+    import papermill
+
+    from helpers.workbook import notebook_parameters
+
+    for path in NOTEBOOKS:  # what `papermill --help-notebook` shows
+        inferred = papermill.inspect_notebook(str(path))
+        assert set(inferred) == set(notebook_parameters(path)), path.name
+        assert all(p["inferred_type_name"] != "None" for p in inferred.values()), inferred
