@@ -2,8 +2,8 @@
 
 The synthetic set is the workbook's default: coloured shapes (5 classes) on
 textured, noisy backgrounds, with partial occlusion, some empty images, and
-object sizes spread log-uniformly from ~6 % to ~50 % of the image so that all
-three detection strides (8, 16, 32) get work. A seed gives byte-identical files.
+object sizes spread log-uniformly from ~6 % to ~90 % of the image so that all
+three detection strides (8, 16, 32) get work (why so large: see ``SynthConfig.max_frac``). A seed gives byte-identical files.
 
 Users point the notebooks at their own ``data.yaml`` instead; :func:`check_dataset`
 validates it and fails with a message naming the file and line to fix.
@@ -30,7 +30,7 @@ from .artifacts import PROJECT_ROOT, write_json
 CLASSES = ("circle", "square", "triangle", "star", "cross")
 IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: bump when the generator's output changes, so cached datasets are regenerated
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_DATA_ROOT = PROJECT_ROOT / "data" / "synthetic"
 
 
@@ -47,7 +47,10 @@ class SynthConfig:
     #: generated frames take one of these (width, height) sizes, so letterboxing is exercised
     sizes: tuple = ((320, 320), (384, 288), (288, 384), (416, 320), (352, 352))
     min_frac: float = 0.06  # smallest object side, as a fraction of the shorter image side
-    max_frac: float = 0.5  # largest
+    #: largest. Stride 8's DFL reach is 15 bins x 8 px each side of a cell, i.e. boxes up to 240 px: at
+    #: 320 px input an object must fill most of the frame before stride 8 cannot represent it, and
+    #: only then do the stride-16/32 heads get training targets. So sizes reach ~90 % of the frame.
+    max_frac: float = 0.9
     max_objects: int = 6
     empty_prob: float = 0.08  # share of images with no object at all
     min_visible: float = 0.4  # an object less visible than this (occluded) gets no label
@@ -131,8 +134,10 @@ def render_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarray,
     owner = np.full((h, w), -1, np.int16)
     objects = []
     short = min(w, h)
-    for k in range(n):
-        side = math.exp(rng.uniform(math.log(cfg.min_frac), math.log(cfg.max_frac))) * short
+    # sizes first, then draw the largest first: small shapes sit on (and partly hide) big ones
+    sides = sorted((math.exp(rng.uniform(math.log(cfg.min_frac), math.log(cfg.max_frac))) * short
+                    for _ in range(n)), reverse=True)
+    for k, side in enumerate(sides):
         r = side / 2
         cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)  # may touch the border
         cls = int(rng.integers(0, len(CLASSES)))

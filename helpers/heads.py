@@ -167,3 +167,14 @@ def detections_per_stride(npu_model: NPUDetectModel, images, imgsz: int, conf: f
         det = postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb)
         np.add.at(counts, det.levels, 1)
     return {f"s{s}": int(c) for s, c in zip(npu_model.strides, counts)}
+
+
+def stride_reach(imgsz: int, strides=STRIDES, reg_max: int = 16) -> list[dict]:
+    """The largest box each stride can regress: (reg_max - 1) bins of its stride on each side.
+
+    The training assigner gives an object to the cells whose predicted boxes fit it best, so an
+    object that a fine stride can still reach rarely trains a coarser one: the coarse strides
+    learn from the objects only they can represent (or represent better from the start).
+    """
+    return [{"stride": s, "max_box_px": 2 * (reg_max - 1) * s,
+             "max_box_frac_of_input": round(2 * (reg_max - 1) * s / imgsz, 2)} for s in strides]
