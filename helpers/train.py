@@ -33,9 +33,9 @@ def _fingerprint(d: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 40, imgsz: int = 320,
-                  batch: int = 16, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto", patience: int = 100,
-                  cache: bool = True, force: bool = False, extra: dict | None = None) -> dict:
+def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50, imgsz: int = 320,
+                  batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
+                  patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None) -> dict:
     """Train one variant ('relu' or 'silu') from scratch; return its record for metrics.json.
 
     ``nbs`` is ultralytics' nominal batch size: gradients are accumulated until ``nbs`` images
