@@ -14,11 +14,13 @@ from helpers import artifacts, workbook
 pytestmark = pytest.mark.notebooks
 
 # Small but real: the model must still learn to detect (floors below), so the chain is meaningful.
+# Half the images and 30 epochs at the real input size (320 px: smaller inputs never train the
+# stride-16 head, see heads.stride_reach). Measured on 2 cores: ~7 min per model, ReLU mAP50 0.19.
 SMALL = {
-    "SYNTH_TRAIN": 96, "SYNTH_VAL": 24, "IMGSZ": 256, "EPOCHS": 30, "BATCH": 4, "STRIDE_CHECK_CONF": 0.1,
+    "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 30, "BATCH": 8, "STRIDE_CHECK_CONF": 0.1,
     "PARITY_IMAGES": 6,
 }
-MAP50_FLOOR = 0.15  # the small ReLU model must detect; the full defaults reach >= 0.85
+MAP50_FLOOR = 0.10  # the small ReLU model must detect; the full defaults reach far more
 
 
 @pytest.fixture(scope="session")
