@@ -18,7 +18,7 @@ pytestmark = pytest.mark.notebooks
 # stride-16 head, see heads.stride_reach). Measured on 2 cores: ~7 min per model, ReLU mAP50 0.19.
 SMALL = {
     "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 30, "BATCH": 8, "STRIDE_CHECK_CONF": 0.1,
-    "PARITY_IMAGES": 6,
+    "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
 }
 MAP50_FLOOR = 0.10  # the small ReLU model must detect; the full defaults reach far more
 
