@@ -104,17 +104,17 @@ def head_patch_parity(weights, images, imgsz: int, conf: float = 0.25, iou: floa
                              det.boxes, det.scores, det.classes)
         rows.append({"image": str(f), "dense_max_box_diff_px": dense_box, "dense_max_score_diff": dense_score,
                      **{f"final_{k}": v for k, v in m.items()}})
-    summary = {
-        "images": len(rows),
-        "dense_max_box_diff_px": max(r["dense_max_box_diff_px"] for r in rows),
-        "dense_max_score_diff": max(r["dense_max_score_diff"] for r in rows),
-        "final_detections_ultralytics": sum(r["final_ref"] for r in rows),
-        "final_detections_patched": sum(r["final_test"] for r in rows),
-        "final_unmatched": sum(r["final_unmatched"] for r in rows),
-        "final_max_box_diff_px": max(r["final_max_box_diff_px"] for r in rows),
-        "final_max_score_diff": max(r["final_max_score_diff"] for r in rows),
-    }
+    summary = {"images": len(rows), **_fold(rows, {
+        "dense_max_box_diff_px": ("dense_max_box_diff_px", max), "dense_max_score_diff": ("dense_max_score_diff", max),
+        "final_detections_ultralytics": ("final_ref", sum), "final_detections_patched": ("final_test", sum),
+        "final_unmatched": ("final_unmatched", sum), "final_max_box_diff_px": ("final_max_box_diff_px", max),
+        "final_max_score_diff": ("final_max_score_diff", max)})}
     return {"summary": summary, "per_image": rows}
+
+
+def _fold(rows: list[dict], spec: dict) -> dict:
+    """{out_key: (row_key, max|sum)} applied over ``rows``."""
+    return {out: fn(r[key] for r in rows) for out, (key, fn) in spec.items()}
 
 
 def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou: float = 0.45, names=None,
@@ -143,15 +143,10 @@ def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou:
 
 def summarize_head_parity(reports: dict, box_tol_px: float = 1e-2, score_tol: float = 1e-4) -> dict:
     """Fold the per-model reports of :func:`head_patch_parity` into the figures 02 records."""
-    s = [r["summary"] for r in reports.values()]
-    out = {
-        "max_box_diff_px": max(x["dense_max_box_diff_px"] for x in s),
-        "max_score_diff": max(x["dense_max_score_diff"] for x in s),
-        "final_max_box_diff_px": max(x["final_max_box_diff_px"] for x in s),
-        "final_max_score_diff": max(x["final_max_score_diff"] for x in s),
-        "final_unmatched": sum(x["final_unmatched"] for x in s),
-        "final_detections_compared": sum(x["final_detections_ultralytics"] for x in s),
-    }
+    out = _fold([r["summary"] for r in reports.values()], {
+        "max_box_diff_px": ("dense_max_box_diff_px", max), "max_score_diff": ("dense_max_score_diff", max),
+        "final_max_box_diff_px": ("final_max_box_diff_px", max), "final_max_score_diff": ("final_max_score_diff", max),
+        "final_unmatched": ("final_unmatched", sum), "final_detections_compared": ("final_detections_ultralytics", sum)})
     out["parity_ok"] = bool(out["max_box_diff_px"] < box_tol_px and out["max_score_diff"] < score_tol
                             and out["final_max_box_diff_px"] < box_tol_px and out["final_unmatched"] == 0)
     return out
