@@ -235,9 +235,6 @@ class DatasetInfo:
     def nc(self) -> int:
         return len(self.names)
 
-    def label_path(self, image: Path) -> Path:
-        return label_path_for(image)
-
     def write_resolved_yaml(self, target: str | os.PathLike) -> Path:
         """A copy of data.yaml with absolute paths (what ultralytics is given), written atomically."""
         from .artifacts import atomic_write_text

@@ -56,7 +56,7 @@ def _detect_layer(model: nn.Module) -> nn.Module:
     return det
 
 
-def output_names(nc_or_none=None, score_sum: bool = True, strides=STRIDES) -> list[str]:
+def output_names(score_sum: bool = True, strides=STRIDES) -> list[str]:
     """Names that say what each output is: ``box_dfl_s8``, ``cls_prob_s8``, ``score_sum_s8``, ..."""
     names = []
     for s in strides:
