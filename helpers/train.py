@@ -16,7 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .artifacts import atomic_copy, stage_dir
+from .artifacts import atomic_copy, stage_dir, write_json
 from .offline import configure_ultralytics
 
 
@@ -109,8 +109,6 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50
         "fingerprint": fp,
         "reused": False,
     }
-    from .artifacts import write_json
-
     write_json(record_file, rec)
     return rec
 

@@ -37,7 +37,7 @@ def test_generation_is_reused_not_redone(tmp_path):
 def test_synthetic_set_has_what_the_workbook_needs():
     """>= 4 classes, empty images, occlusion, and sizes from small to ~half the image."""
     cfg = data.SynthConfig(n_train=150, n_val=0, seed=0)
-    sizes, classes, empty, dropped = [], set(), 0, 0
+    sizes, classes, empty = [], set(), 0
     for i in range(cfg.n_train):
         img, labels = data.render_sample(cfg, "train", i)
         assert img.dtype == np.uint8 and img.ndim == 3
