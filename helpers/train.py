@@ -33,8 +33,51 @@ def _fingerprint(d: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50, imgsz: int = 320,
+def _bins_alpha(target: float, reg_max: int) -> float:
+    """The slope ``a`` for which softmax(-a * k), k = 0..reg_max-1, has expectation ``target`` (bisection)."""
+    import math
+
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        a = (lo + hi) / 2
+        w = [math.exp(-a * k) for k in range(reg_max)]
+        e = sum(k * wk for k, wk in enumerate(w)) / sum(w)
+        lo, hi = (a, hi) if e > target else (lo, a)
+    return (lo + hi) / 2
+
+
+def fit_box_init(model, imgsz: int, max_frac: float = 0.75) -> dict:
+    """Start each stride's boxes no larger than ``max_frac`` of the image; returns {stride: initial box px}.
+
+    An untrained Detect head predicts a uniform distribution over the 16 DFL bins: an expected
+    distance of 7.5 bins per side, a box of 15 x stride. At stride 32 that is 480 px, larger than
+    a 320-px image, so the assigner (which ranks predictions by IoU with each object) never picks
+    a stride-32 cell, stride 32 never gets a training target and its outputs stay empty. Tilting
+    that stride's initial DFL logits towards small bins makes its first boxes fit the image and
+    lets it compete for large objects. At 640 px every stride already fits: nothing changes.
+    Works on ultralytics' DetectionModel (its last layer is Detect with ``cv2`` box branches).
+    """
+    import torch
+
+    det = model.model[-1]
+    reg_max = int(det.reg_max)
+    uniform = (reg_max - 1) / 2
+    out = {}
+    for i, s in enumerate(float(x) for x in det.stride.tolist()):
+        target = min(uniform, max_frac * imgsz / (2 * s))
+        if target < uniform - 1e-6:
+            a = _bins_alpha(target, reg_max)
+            conv = det.cv2[i][-1]
+            with torch.no_grad():
+                base = float(conv.bias.mean())
+                conv.bias.copy_((base - a * torch.arange(reg_max, dtype=conv.bias.dtype)).repeat(4))
+        out[int(s)] = round(2 * target * s, 1)
+    return out
+
+
+def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60, imgsz: int = 320,
                   batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
+                  lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
                   patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None) -> dict:
     """Train one variant ('relu' or 'silu') from scratch; return its record for metrics.json.
 
@@ -42,6 +85,11 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50
     have been seen. Its default (64) means a 240-image dataset at batch 16 gets only ~4
     optimizer steps per epoch, far too few to train from scratch in a CPU budget; we default
     it to ``batch`` (one step per batch; weight decay is scaled by ultralytics accordingly).
+    The optimizer is AdamW at ``lr0`` (ultralytics' automatic choice for short runs is AdamW at
+    about half of that, too slow from scratch); mosaic augmentation stops for the last
+    ``close_mosaic`` epochs, so the model finishes on whole, full-size images. ``fit_boxes``
+    applies :func:`fit_box_init` when training starts (see there: it is what trains stride 32 at
+    320 px).
 
     The record holds: weights path, mAP50, mAP50-95 (ultralytics' final validation of the
     best epoch), epochs run, wall seconds, seconds per epoch, the activation census of the
@@ -62,7 +110,7 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50
     nbs = nbs or batch
     settings = {"variant": variant, "data_yaml": str(Path(data_yaml).resolve()), "epochs": epochs, "imgsz": imgsz,
                 "batch": batch, "nbs": nbs, "seed": seed, "scale": scale, "device": device, "patience": patience,
-                "extra": extra or {}}
+                "lr0": lr0, "close_mosaic": close_mosaic, "fit_boxes": fit_boxes, "extra": extra or {}}
     fp = _fingerprint(settings)
     weights = stage / f"{variant}.pt"
     record_file = stage / f"{variant}.train.json"
@@ -76,8 +124,16 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50
     # (the previous weights stay in place until the new ones replace them atomically)
     shutil.rmtree(stage / "ultralytics" / variant, ignore_errors=True)
     model = YOLO(str(model_yaml), task="detect")
+    box_init: dict = {}
+    if fit_boxes:
+        def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
+            for m in (trainer.model, getattr(trainer.ema, "ema", None)):
+                if m is not None:
+                    box_init.update(fit_box_init(m, imgsz))
+        model.add_callback("on_pretrain_routine_end", _fit)
     t0 = time.perf_counter()
     model.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
+                optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic,
                 device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
                 project=str(stage / "ultralytics"), name=variant, exist_ok=True, pretrained=False, plots=True,
                 verbose=False, **(extra or {}))
@@ -104,6 +160,7 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 50
         "train_seconds": round(wall, 1),
         "seconds_per_epoch": round(wall / max(epochs_run, 1), 2),
         "activation_census": activation_census(ckpt_model),
+        "initial_box_px": {str(k): v for k, v in box_init.items()},
         "parameters": int(sum(p.numel() for p in ckpt_model.parameters())),
         "settings": settings,
         "fingerprint": fp,
