@@ -98,6 +98,28 @@ class NPUDetectModel(nn.Module):
         return tuple(outs)
 
 
+class ConcatDetectModel(NPUDetectModel):
+    """The "naive split": DFL moved out, but boxes and class scores still share ONE output.
+
+    ``[1, 4*reg_max + nc, N]``: per stride the raw DFL logits and the sigmoid class scores are
+    concatenated on channels and flattened, then the strides are concatenated. Upstream
+    ultralytics' own RKNN export likewise keeps boxes and scores in one tensor. After INT8 one
+    tensor has one scale, set by the large DFL logits, so the 0..1 scores get only a few steps:
+    06_analyze measures what that does.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__(model, score_sum=False)
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["box_dfl_and_cls_prob"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = super().forward(x)
+        return torch.cat([torch.cat(outs[k:k + 2], 1).flatten(2) for k in range(0, len(outs), 2)], 2)
+
+
 class StockDetectModel(nn.Module):
     """The unpatched model as ultralytics exports it: one ``[1, 4+nc, N]`` output, DFL inside."""
 
@@ -121,6 +143,13 @@ def patch_for_npu(model: nn.Module, score_sum: bool = True, fuse: bool = False) 
     if fuse:
         m = m.fuse(verbose=False)
     return NPUDetectModel(m, score_sum=score_sum).eval()
+
+
+def concat_for_export(model: nn.Module, fuse: bool = True) -> ConcatDetectModel:
+    m = copy.deepcopy(model).float().eval()
+    if fuse:
+        m = m.fuse(verbose=False)
+    return ConcatDetectModel(m).eval()
 
 
 def stock_for_export(model: nn.Module, fuse: bool = True) -> StockDetectModel:

@@ -166,6 +166,24 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_
     return nms(boxes + offset, scores, iou_thres)
 
 
+def split_concat_output(output: np.ndarray, input_hw, nc: int, strides=(8, 16, 32), reg_max: int = REG_MAX
+                        ) -> list[np.ndarray]:
+    """``[1, 4*reg_max + nc, N]`` (boxes and scores in one tensor) -> the 6-output NPU layout."""
+    out = np.asarray(output)
+    h, w = input_hw
+    if out.ndim != 3 or out.shape[1] != 4 * reg_max + nc:
+        raise ValueError(f"expected [1, {4 * reg_max + nc}, N], got {out.shape}")
+    res, start = [], 0
+    for s in strides:
+        gh, gw = h // s, w // s
+        block = out[:, :, start:start + gh * gw].reshape(1, -1, gh, gw)
+        res += [block[:, :4 * reg_max], block[:, 4 * reg_max:]]
+        start += gh * gw
+    if start != out.shape[2]:
+        raise ValueError(f"{out.shape[2]} cells do not match a {h}x{w} input at strides {strides}")
+    return res
+
+
 def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
                 letterbox=None, use_score_sum: bool = True) -> Detections:
     """Head outputs of one image -> :class:`Detections`.

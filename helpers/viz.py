@@ -88,3 +88,87 @@ def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLi
     if save:
         save_figure(fig, save)
     return fig
+
+
+def plot_layer_cosine(analyses: dict[str, list[dict]], save: str | os.PathLike | None = None):
+    """Cosine per layer ("entire" accumulates errors, "single" is the layer's own) from accuracy_analysis rows."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(analyses), 1, figsize=(13, 3.2 * len(analyses)), squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], analyses.items()):
+        rows = [r for r in rows if not r["fused"]]
+        x = np.arange(len(rows))
+        for key, style in (("entire_cos", "-"), ("single_cos", ".")):
+            ax.plot(x, [np.nan if r[key] is None else r[key] for r in rows], style, label=key.replace("_cos", ""))
+        for i, r in enumerate(rows):
+            if r["q_zero"]:
+                ax.axvline(i, color="red", alpha=0.5)
+        ax.set_title(f"{name}: cosine per layer (red lines: tensor quantized to all zeros)")
+        ax.set_xlabel("layer (graph order)")
+        ax.set_ylim(max(0.0, min([r["entire_cos"] for r in rows if r["entire_cos"] is not None] + [0.99]) - 0.01),
+                    1.001)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left")
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def plot_score_histograms(series: dict[str, np.ndarray], floor: float = 0.01, bins: int = 60,
+                          save: str | os.PathLike | None = None):
+    """Histograms of class-score values above ``floor`` (log count): how many levels INT8 left."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.2), squeeze=False)
+    for ax, (name, v) in zip(axes[0], series.items()):
+        v = np.asarray(v).ravel()
+        v = v[v > floor]
+        ax.hist(v, bins=bins, range=(0, 1), log=True)
+        ax.set_title(f"{name}\n{len(np.unique(v))} distinct values > {floor}", fontsize=9)
+        ax.set_xlabel("class score")
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, iou: float = 0.45,
+                 use_score_sum: bool = True) -> list[np.ndarray]:
+    """One val image drawn with the detections of each runtime in ``panels`` ({label: outputs per image})."""
+    from .postprocess import postprocess
+
+    im = es.images[index]
+    orig = cv2.imread(str(im.path))
+    out = []
+    for label, outputs in panels.items():
+        d = postprocess(outputs[index], (es.imgsz, es.imgsz), conf, iou, letterbox=im.letterbox,
+                        use_score_sum=use_score_sum)
+        pic = draw_detections(orig, d.boxes, d.scores, d.classes, es.names)
+        cv2.putText(pic, f"{label}: {len(d)}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
+        out.append(pic)
+    return out
+
+
+def comparison_grid(es, panels: dict[str, list], indices, conf: float = 0.25, iou: float = 0.45,
+                    save: str | os.PathLike | None = None):
+    pics, titles = [], []
+    for i in indices:
+        pics += side_by_side(es, panels, i, conf, iou)
+        titles += [f"{es.images[i].path.name} · {k}" for k in panels]
+    return show_images(pics, titles, cols=len(panels), save=save)
+
+
+def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float = 0.45):
+    """ipywidgets: pick a val image and thresholds; see each runtime's detections side by side."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    index = w.IntSlider(0, 0, len(es) - 1, description="image")
+    c = w.FloatSlider(conf, min=0.05, max=0.95, step=0.05, description="conf")
+    u = w.FloatSlider(iou, min=0.1, max=0.9, step=0.05, description="NMS IoU")
+
+    def draw(index, conf, iou):
+        show_images(side_by_side(es, panels, index, conf, iou), list(panels), cols=len(panels))
+        plt.show()
+    return w.interactive(draw, index=index, conf=c, iou=u)

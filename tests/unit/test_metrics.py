@@ -1,0 +1,60 @@
+"""helpers.metrics (pycocotools mAP, output agreement) and the concat-head split."""
+import numpy as np
+import pytest
+
+from helpers import metrics, postprocess
+from helpers.postprocess import Detections
+from helpers.preprocess import Letterbox
+
+
+def _es(gts):
+    ims = [metrics.EvalImage(path=None, canvas=None, letterbox=Letterbox((100, 100), (100, 100), (100, 100), 0, 0),
+                             gt_boxes=np.asarray(b, np.float32).reshape(-1, 4), gt_classes=np.asarray(c, np.int64))
+           for b, c in gts]
+    return metrics.EvalSet(ims, 100, 2, ["a", "b"])
+
+
+def _det(boxes, scores, classes):
+    return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
+                      np.asarray(classes, np.int64), np.zeros(len(scores), np.int64))
+
+
+def test_coco_map_perfect_shifted_and_empty():
+    es = _es([([[10, 10, 50, 50]], [0]), ([[20, 20, 80, 60], [5, 5, 15, 15]], [1, 0])])
+    perfect = [_det([[10, 10, 50, 50]], [0.9], [0]), _det([[20, 20, 80, 60], [5, 5, 15, 15]], [0.8, 0.7], [1, 0])]
+    assert metrics.coco_map(es, perfect) == {"mAP50": 1.0, "mAP50_95": 1.0, "detections": 3}
+    shifted = [_det([[14, 14, 54, 54]], [0.9], [0]), perfect[1]]  # IoU 0.67: counts at .5, not at .75+
+    m = metrics.coco_map(es, shifted)
+    assert m["mAP50"] == 1.0 and m["mAP50_95"] < 1.0
+    wrong_class = [_det([[10, 10, 50, 50]], [0.9], [1]), _det([], [], [])]
+    assert metrics.coco_map(es, wrong_class)["mAP50"] == 0.0
+    assert metrics.coco_map(es, [_det([], [], []), _det([], [], [])])["mAP50"] == 0.0
+    with pytest.raises(ValueError, match="2 images"):
+        metrics.coco_map(es, perfect[:1])
+
+
+def test_output_agreement_and_score_stats():
+    rng = np.random.default_rng(0)
+    a = [[rng.random((1, 4, 3, 3)), rng.random((1, 2, 3, 3))] for _ in range(3)]
+    same = metrics.output_agreement(a, a, ["box_dfl_s8", "cls_prob_s8"])
+    assert all(r["cosine"] == pytest.approx(1.0) and r["max_abs_diff"] == 0 for r in same)
+    zero = [[np.zeros_like(x) for x in o] for o in a]
+    assert metrics.output_agreement(a, zero, ["box_dfl_s8", "cls_prob_s8"])[1]["cosine"] == 0.0
+    q = [[o[0], np.round(o[1] * 4) / 4] for o in a]  # 5 levels
+    st = metrics.score_stats(q, ["box_dfl_s8", "cls_prob_s8"])
+    assert len(st) == 1 and st[0]["distinct_values"] <= 5 and 0 <= st[0]["share_at_0.5"] <= 1
+
+
+def test_split_concat_output_roundtrip():
+    rng = np.random.default_rng(1)
+    levels = []
+    for g in (8, 4, 2):
+        levels += [rng.random((1, 64, g, g)).astype(np.float32), rng.random((1, 3, g, g)).astype(np.float32)]
+    cat = np.concatenate([np.concatenate(levels[k:k + 2], 1).reshape(1, 67, -1) for k in range(0, 6, 2)], 2)
+    back = postprocess.split_concat_output(cat, (64, 64), 3)
+    for x, y in zip(levels, back):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="do not match a 32x32 input"):
+        postprocess.split_concat_output(cat, (32, 32), 3)
+    with pytest.raises(ValueError, match=r"expected \[1, 68, N\]"):
+        postprocess.split_concat_output(cat, (64, 64), 4)
