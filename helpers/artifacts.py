@@ -32,9 +32,9 @@ STAGES: dict[str, str] = {
     "02_patch": "02_patch_heads.ipynb",
     "03_export": "03_export_onnx.ipynb",
     "04_convert": "04_convert_rknn.ipynb",
-    "05_quantize": "05_quantize.ipynb",
-    "06_analyze": "06_analyze.ipynb",
-    "07_deploy": "07_deploy.ipynb",
+    "05_quantize": "05_quantize_int8.ipynb",
+    "06_analyze": "06_analyze_accuracy.ipynb",
+    "07_deploy": "07_deploy_board.ipynb",
 }
 
 

@@ -598,7 +598,7 @@ def save_config(rknn_path: str | os.PathLike, cfg: BuildConfig, onnx: str | os.P
 def load_config(rknn_path: str | os.PathLike) -> dict:
     p = Path(str(rknn_path) + ".json")
     if not p.is_file():
-        raise FileNotFoundError(f"{p} is missing: the build record of {rknn_path} (rebuild it in 05_quantize.ipynb)")
+        raise FileNotFoundError(f"{p} is missing: the build record of {rknn_path} (rebuild it in 05_quantize_int8.ipynb)")
     d = json.loads(p.read_text())
     d["config"] = BuildConfig.from_dict(d["config"])
     return d
@@ -664,7 +664,7 @@ def check_rknn(path, workdir=None) -> dict:
     """Load a ``.rknn`` file with the toolkit: a truncated or foreign file is a :class:`ToolkitError`."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"no RKNN model at {p} (build it in 05_quantize.ipynb)")
+        raise FileNotFoundError(f"no RKNN model at {p} (build it in 05_quantize_int8.ipynb)")
     wd = Path(workdir) if workdir else p.parent / "work" / "check_rknn"
     return run_isolated("check_rknn", wd, wd / "toolkit.log", path=str(p.resolve()))
 

@@ -5,11 +5,13 @@ values, not just "it ran". Later notebooks use the artifacts of the earlier ones
 """
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, workbook
+from helpers import artifacts, deploy, device, workbook
 
 pytestmark = pytest.mark.notebooks
 
@@ -21,6 +23,8 @@ SMALL = {
     "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
     # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
     "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
+    # 07: a few sample images, a smaller large frame
+    "SAMPLE_IMAGES": 4, "CORES": 2, "FRAME_OBJECT_IMAGES": 6,
 }
 INT8_MAP_MARGIN = 0.05  # INT8 mAP50 of the ReLU model may trail float by at most this
 MAP50_FLOOR = 0.10  # the small ReLU model must detect; the full defaults reach far more
@@ -122,7 +126,7 @@ def test_04_convert_rknn(run_dir):
 
 def test_05_quantize(run_dir):
     _execute("05", run_dir, ALGORITHMS=["normal", "kl_divergence"], METHODS=["layer", "channel"])
-    _no_unexpected_errors(run_dir, "05_quantize.ipynb")
+    _no_unexpected_errors(run_dir, "05_quantize_int8.ipynb")
     m = artifacts.read_metrics(run_dir, "05_quantize")
     assert [r["config"] for r in m["sweep"]] == ["int8_normal_layer", "int8_normal_channel",
                                                 "int8_kl_divergence_layer", "int8_kl_divergence_channel"]
@@ -145,7 +149,7 @@ def test_05_quantize(run_dir):
 
 def test_06_analyze(run_dir):
     _execute("06", run_dir)
-    _no_unexpected_errors(run_dir, "06_analyze.ipynb")
+    _no_unexpected_errors(run_dir, "06_analyze_accuracy.ipynb")
     m = artifacts.read_metrics(run_dir, "06_analyze")
     rows = {(r["variant"], r["runtime"].split()[0] + r["runtime"].split()[1]): r for r in m["map_table"]}
     assert len(m["map_table"]) == 6
@@ -167,3 +171,30 @@ def test_06_analyze(run_dir):
         assert m["analysis"][v]["rows"] and Path(m["analysis"][v]["report"]).is_file()
     for png in ("layer_cosine.png", "score_histograms.png", "float_vs_int8.png"):
         assert (run_dir / "06_analyze" / png).is_file()
+
+
+def test_07_deploy_board(run_dir, sshd, tmp_path):
+    _execute("07", run_dir)
+    _no_unexpected_errors(run_dir, "07_deploy_board.ipynb")
+    m = artifacts.read_metrics(run_dir, "07_deploy")
+    bundle = Path(m["bundle"])
+    for f in ("run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
+              "calibration/dataset.txt", "rkdeploy/runner.py", "rkdeploy/runtime.py", "rkdeploy/pool.py",
+              "rkdeploy/tiling.py", "rkdeploy/postprocess.py", "rkdeploy/preprocess.py"):
+        assert (bundle / f).is_file(), f
+    assert m["samples"] == SMALL["SAMPLE_IMAGES"] and m["board"] == {"connected": False}
+    assert m["runner_equals_notebook"] is True and m["pool_equals_single"] is True
+    assert set(m["tiling"]) == {"whole frame", "tiles", "cascade"} and m["tiling"]["tiles"]["objects"] > 0
+    assert all(m["timings"]["1"][k]["median"] > 0 for k in ("preprocess_ms", "inference_ms", "postprocess_ms",
+                                                            "end_to_end_ms"))
+    # the runner imports no torch or ultralytics
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtime; "
+            "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code, str(bundle)], check=True, timeout=120)
+    # the bundle on an SSH "board" (this machine's sshd), run there with the simulator: same detections
+    with device.SshDevice("127.0.0.1", sshd["port"], "root", key_file=sshd["key"], trust_new_host=True) as dev:
+        remote = device.run_bundle_remote(dev, bundle, f"{sshd['remote']}/bundle", "samples", tmp_path / "ssh_out",
+                                          python=sys.executable, args=("--backend", "simulator", "--no-images"))
+    local = json.loads((run_dir / "07_deploy" / "runs" / "simulator_1core" / "detections.json").read_text())
+    assert sum(len(f["detections"]) for f in local["frames"]) > 0
+    assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])

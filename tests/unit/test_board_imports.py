@@ -6,7 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BOARD_MODULES = ["helpers.preprocess", "helpers.postprocess", "helpers.artifacts"]
+BOARD_MODULES = ["helpers.preprocess", "helpers.postprocess", "helpers.artifacts", "helpers.pool", "helpers.tiling",
+                 "helpers.runtime", "helpers.runner"]
 
 
 def test_board_modules_import_and_run_without_torch_or_ultralytics():

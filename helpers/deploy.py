@@ -1,0 +1,239 @@
+"""Build the self-contained deploy bundle and run its runner (PC side).
+
+A bundle folder holds everything a board needs, and everything the PC needs to run the very
+same runner against the simulator::
+
+    bundle/
+      run.py                 the runner (python3 run.py --help)
+      config.json            input size, thresholds, output layout, labels, toolkit version
+      labels.txt
+      model.rknn             the INT8 model for the board
+      model.rknn.json        its build record (config, ONNX, calibration list: relative paths)
+      model.onnx             the float model: onnx backend, and the simulator's rebuild
+      calibration/           the calibration images + dataset.txt (the simulator's INT8 rebuild)
+      rkdeploy/              board-side modules: preprocess, postprocess, runtime, pool, tiling,
+                             runner (numpy + OpenCV), rknn_tools (the simulator only)
+      README.txt             what to type on the board
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .artifacts import atomic_write_text, write_json
+
+#: helpers modules copied into the bundle as the ``rkdeploy`` package
+BUNDLE_MODULES = ("artifacts", "preprocess", "postprocess", "runtime", "pool", "tiling", "runner", "rknn_tools")
+RUN_PY = '''#!/usr/bin/env python3
+"""Deploy-bundle runner: python3 run.py --help"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rkdeploy.runner import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(bundle_default=str(Path(__file__).resolve().parent)))
+'''
+
+
+def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = 0.25, iou: float = 0.45,
+                 target: str = "rk3588", output_names=None, toolkit_version: str | None = None) -> Path:
+    """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place)."""
+    from . import rknn_tools as rt
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    pkg = tmp / "rkdeploy"
+    pkg.mkdir()
+    src_dir = Path(__file__).resolve().parent
+    for m in BUNDLE_MODULES:
+        shutil.copy2(src_dir / f"{m}.py", pkg / f"{m}.py")
+    (pkg / "__init__.py").write_text('"""Board-side modules of the YOLOv8 RKNN workbook (copied from helpers/)."""\n')
+    (tmp / "run.py").write_text(RUN_PY)
+    os.chmod(tmp / "run.py", 0o755)
+    shutil.copy2(rknn, tmp / "model.rknn")
+    shutil.copy2(onnx, tmp / "model.onnx")
+    # calibration images with a relative list, so the simulator can rebuild the INT8 model anywhere
+    cal = tmp / "calibration"
+    cal.mkdir()
+    names = []
+    for line in Path(calibration_txt).read_text().splitlines():
+        if line.strip():
+            src = Path(line.strip())
+            shutil.copy2(src, cal / src.name)
+            names.append(src.name)
+    (cal / "dataset.txt").write_text("".join(f"{n}\n" for n in names))
+    rec = rt.load_config(rknn)
+    write_json(tmp / "model.rknn.json", {"config": rec["config"].to_dict(), "onnx": "model.onnx",
+                                         "dataset": "calibration/dataset.txt", "toolkit": rec.get("toolkit")})
+    cfg = {"model": "model.rknn", "onnx": "model.onnx", "imgsz": int(imgsz), "conf": conf, "iou": iou,
+           "labels": list(labels), "target": target, "input": "NHWC uint8 RGB, letterboxed (pad 114)",
+           "outputs": list(output_names or []), "score_sum": any(n.startswith("score_sum") for n in output_names or []),
+           "toolkit_version": toolkit_version or rec.get("toolkit"), "quantization": rec["config"].name}
+    write_json(tmp / "config.json", cfg)
+    (tmp / "labels.txt").write_text("".join(f"{n}\n" for n in labels))
+    (tmp / "README.txt").write_text(board_instructions(cfg))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def board_instructions(cfg: dict) -> str:
+    v = cfg.get("toolkit_version") or "<toolkit version>"
+    return f"""YOLOv8 RKNN deploy bundle ({cfg['quantization']}, {cfg['imgsz']}x{cfg['imgsz']}, target {cfg['target']})
+
+On the board (Debian/Ubuntu image on an RK3588, Python 3 with numpy and opencv-python):
+  pip3 install rknn_toolkit_lite2-{v}-*-aarch64.whl   # from the rknn-toolkit2 {v} release, matching the board's Python
+  cat /proc/device-tree/compatible                      # must name {cfg['target']}
+  strings /usr/lib/librknnrt.so | grep "librknnrt version"   # must say {v}; else copy that release's
+                                                        # rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so there
+  python3 run.py images/ --backend rknnlite --cores 3 --out out/
+  python3 run.py video.mp4 --backend rknnlite --cores 3 --tile {cfg['imgsz']} --overlap 64 --out out/
+
+Fix the clocks before measuring (as root), so figures are comparable between runs:
+  echo performance > /sys/class/devfreq/fdab0000.npu/governor
+  for c in /sys/devices/system/cpu/cpufreq/policy*; do echo performance > $c/scaling_governor; done
+
+From the PC instead (board on USB, adb, rknn_server running on the board):
+  python3 run.py images/ --backend toolkit
+On a PC without a board (the toolkit's simulator, rebuilt from model.onnx + model.rknn.json):
+  python3 run.py images/ --backend simulator
+"""
+
+
+def run_bundle(bundle, source, out_dir, *args: str, python: str | None = None, timeout: float = 1800) -> dict:
+    """Run the bundle's ``run.py`` as a separate program (exactly as on a board); return its JSON."""
+    cmd = [python or sys.executable, str(Path(bundle) / "run.py"), str(source), "--out", str(out_dir), *args]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the bundle must stand alone
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(bundle))
+    if proc.returncode != 0:
+        raise RuntimeError(f"the runner failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    res = json.loads((Path(out_dir) / "detections.json").read_text())
+    res["stdout"] = proc.stdout
+    return res
+
+
+def detections_equal(a: dict, b: dict, box_tol: float = 0.05, score_tol: float = 1e-4) -> bool:
+    """Two runner results list the same detections, frame by frame (within rounding)."""
+    if len(a["frames"]) != len(b["frames"]):
+        return False
+    for fa, fb in zip(a["frames"], b["frames"]):
+        if fa["source"] != fb["source"] or len(fa["detections"]) != len(fb["detections"]):
+            return False
+        for da, db in zip(fa["detections"], fb["detections"]):
+            if da["class"] != db["class"] or abs(da["score"] - db["score"]) > score_tol:
+                return False
+            if max(abs(x - y) for x, y in zip(da["box"], db["box"])) > box_tol:
+                return False
+    return True
+
+
+def copy_inputs(images, target_dir) -> Path:
+    """Copy images into a folder for the runner (replaced as a whole)."""
+    target_dir = Path(target_dir)
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    target_dir.mkdir(parents=True)
+    for p in images:
+        shutil.copy2(p, target_dir / Path(p).name)
+    atomic_write_text(target_dir / ".list", "".join(f"{Path(p).name}\n" for p in images))
+    return target_dir
+
+
+def records_of(frames_dets: list[tuple[str, object]], labels) -> dict:
+    """The runner's JSON shape for detections computed in the notebook (for comparison)."""
+    return {"frames": [{"source": n, "detections": d.to_records(labels)} for n, d in frames_dets]}
+
+
+def describe(bundle) -> list[dict]:
+    rows = []
+    for f in sorted(Path(bundle).rglob("*")):
+        if f.is_file():
+            rows.append({"file": str(f.relative_to(bundle)), "KB": round(f.stat().st_size / 1024, 1)})
+    return rows
+
+
+def read_config(bundle) -> dict:
+    return json.loads((Path(bundle) / "config.json").read_text())
+
+
+def compose_frame(info, size=(1920, 1080), n: int = 12, seed: int = 0, split: str = "val"):
+    """A large frame pasted together from dataset images at their native size, with its boxes.
+
+    Returns (frame BGR, gt boxes xyxy in frame pixels, gt classes): a stand-in for a camera frame
+    much larger than the model input, to measure what tiling recovers.
+    """
+    import cv2
+    import numpy as np
+
+    from .data import load_labels
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    frame = np.full((h, w, 3), 114, np.uint8)
+    paths = list(info.splits[split])
+    boxes, classes = [], []
+    cols = max(1, int(round((n * w / h) ** 0.5)))
+    rows = int(np.ceil(n / cols))
+    cell_w, cell_h = w // cols, h // rows
+    for k in range(min(n, len(paths))):
+        p = paths[int(rng.integers(len(paths)))]
+        img = cv2.imread(str(p))
+        ih, iw = img.shape[:2]
+        scale = min(cell_w / iw, cell_h / ih, 1.0)
+        if scale < 1.0:
+            img = cv2.resize(img, (int(iw * scale), int(ih * scale)))
+            ih, iw = img.shape[:2]
+        x0 = (k % cols) * cell_w + (cell_w - iw) // 2
+        y0 = (k // cols) * cell_h + (cell_h - ih) // 2
+        frame[y0:y0 + ih, x0:x0 + iw] = img
+        for c, cx, cy, bw, bh in load_labels(p, info.nc):
+            boxes.append([x0 + (cx - bw / 2) * iw, y0 + (cy - bh / 2) * ih, x0 + (cx + bw / 2) * iw,
+                          y0 + (cy + bh / 2) * ih])
+            classes.append(int(c))
+    return frame, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
+
+
+def recall(result_frame: dict, gt_boxes, gt_classes, iou: float = 0.5) -> dict:
+    """How many ground-truth boxes a runner frame result found (same class, IoU >= ``iou``)."""
+    import numpy as np
+
+    from .postprocess import box_iou
+
+    dets = result_frame["detections"]
+    if not len(gt_boxes):
+        return {"objects": 0, "found": 0, "detections": len(dets), "recall": None}
+    if not dets:
+        return {"objects": len(gt_boxes), "found": 0, "detections": 0, "recall": 0.0}
+    b = np.asarray([d["box"] for d in dets], np.float32)
+    c = np.asarray([d["class"] for d in dets])
+    m = box_iou(np.asarray(gt_boxes, np.float32), b)
+    m[np.asarray(gt_classes)[:, None] != c[None, :]] = 0
+    found = int((m.max(1) >= iou).sum())
+    return {"objects": len(gt_boxes), "found": found, "detections": len(dets), "recall": round(found / len(gt_boxes), 3)}
+
+
+def board_commands(target: str, board_dir: str, backend: str = "rknnlite", cores: int = 3, conf: float = 0.25,
+                   bundle=None) -> str:
+    """What a user with a board types: copy the bundle, check the runtime, run it (SSH or adb)."""
+    bundle = bundle or "runs/main/07_deploy/bundle"
+    run = f"cd {board_dir} && python3 run.py samples --backend {backend} --cores {cores} --conf {conf} --out out"
+    return (f"# over SSH (Debian/Ubuntu images)\n"
+            f"scp -r {bundle} {target}:{board_dir}\n"
+            f"ssh {target} 'strings /usr/lib/librknnrt.so | grep \"librknnrt version\"'\n"
+            f"ssh {target} '{run}'\n"
+            f"scp -r {target}:{board_dir}/out ./board_out\n\n"
+            f"# over adb (USB)\n"
+            f"adb push {bundle} {board_dir}\n"
+            f"adb shell '{run}'\n"
+            f"adb pull {board_dir}/out ./board_out\n")

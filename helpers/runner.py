@@ -1,0 +1,241 @@
+"""The deploy bundle's runner: images, a folder or a video in; annotated pictures and JSON out.
+
+Board side: numpy and OpenCV only, plus the runtime of the chosen backend. In a bundle this
+module is ``rkdeploy/runner.py`` and ``run.py`` calls :func:`main`::
+
+    python3 run.py images/ --backend rknnlite --cores 3 --out out/
+    python3 run.py street.mp4 --tile 320 --overlap 64 --cascade
+
+Per frame it measures preprocess (letterbox + layout), inference, postprocess (decode + NMS +
+undo letterbox) and end to end, and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .pool import OrderedPool
+from .postprocess import Detections, batched_nms, postprocess
+from .preprocess import letterbox
+from .runtime import RuntimeFailure, open_runtime
+from .tiling import merge_tiles, tile_grid
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
+STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms")
+
+
+def detect(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, use_score_sum: bool = True,
+           timings: dict | None = None) -> Detections:
+    """Letterbox, run, post-process one frame (boxes in frame pixels); adds stage times to ``timings``."""
+    t0 = time.perf_counter()
+    canvas, lb = letterbox(frame, imgsz)
+    x = runtime.prepare(canvas)
+    t1 = time.perf_counter()
+    outs = runtime.run([x])
+    t2 = time.perf_counter()
+    det = postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb, use_score_sum=use_score_sum)
+    t3 = time.perf_counter()
+    if timings is not None:
+        for k, v in (("preprocess_ms", t1 - t0), ("inference_ms", t2 - t1), ("postprocess_ms", t3 - t2)):
+            timings[k] = timings.get(k, 0.0) + 1000 * v
+    return det
+
+
+def detect_tiled(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, tile: int, overlap: int,
+                 use_score_sum: bool = True, timings: dict | None = None) -> Detections:
+    per_tile = []
+    for t in tile_grid(frame.shape[:2], tile, overlap):
+        crop = frame[t[1]:t[3], t[0]:t[2]]
+        per_tile.append((t, detect(runtime, crop, imgsz, conf, iou, use_score_sum, timings)))
+    t0 = time.perf_counter()
+    merged = merge_tiles(per_tile, frame.shape[:2], iou)
+    if timings is not None:
+        timings["postprocess_ms"] = timings.get("postprocess_ms", 0.0) + 1000 * (time.perf_counter() - t0)
+    return merged
+
+
+def detect_cascade(runtime, frame, imgsz, conf, iou, tile, overlap, split_px: float, large_runtime=None,
+                   use_score_sum: bool = True, timings: dict | None = None) -> Detections:
+    """Large objects from the whole frame (``large_runtime`` or the same model), small ones from tiles."""
+    whole = detect(large_runtime or runtime, frame, imgsz, conf, iou, use_score_sum, timings)
+    tiles = detect_tiled(runtime, frame, imgsz, conf, iou, tile, overlap, use_score_sum, timings)
+    big = np.maximum(whole.boxes[:, 2] - whole.boxes[:, 0], whole.boxes[:, 3] - whole.boxes[:, 1]) >= split_px
+    small = np.maximum(tiles.boxes[:, 2] - tiles.boxes[:, 0], tiles.boxes[:, 3] - tiles.boxes[:, 1]) < split_px
+    b = np.concatenate([whole.boxes[big], tiles.boxes[small]])
+    s = np.concatenate([whole.scores[big], tiles.scores[small]])
+    c = np.concatenate([whole.classes[big], tiles.classes[small]])
+    lv = np.concatenate([whole.levels[big], tiles.levels[small]])
+    keep = batched_nms(b, s, c, iou)
+    return Detections(b[keep], s[keep], c[keep], lv[keep])
+
+
+def iter_frames(source: str | os.PathLike, max_frames: int | None = None):
+    """(name, BGR frame) from an image file, a folder of images, or a video file."""
+    p = Path(source)
+    if not p.exists():
+        raise FileNotFoundError(f"no image, folder or video at {p}")
+    n = 0
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{p} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    elif p.suffix.lower() in VIDEO_SUFFIXES:
+        cap = cv2.VideoCapture(str(p))
+        if not cap.isOpened():
+            raise ValueError(f"OpenCV cannot open the video {p}")
+        try:
+            while max_frames is None or n < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield f"{p.stem}_{n:06d}", frame
+                n += 1
+        finally:
+            cap.release()
+        return
+    else:
+        files = [p]
+    for f in files:
+        if max_frames is not None and n >= max_frames:
+            return
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{f} is not a readable image")
+        yield f.stem, img
+        n += 1
+
+
+def draw(frame: np.ndarray, det: Detections, labels) -> np.ndarray:
+    out = frame.copy()
+    for b, s, c in zip(det.boxes.astype(int), det.scores, det.classes):
+        col = tuple(int(v) for v in np.random.default_rng(int(c) + 7).integers(60, 255, 3))
+        cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), col, 2)
+        name = labels[int(c)] if labels and int(c) < len(labels) else str(int(c))
+        cv2.putText(out, f"{name} {s:.2f}", (b[0], max(12, b[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, col, 1)
+    return out
+
+
+def load_bundle_config(bundle: str | os.PathLike) -> dict:
+    p = Path(bundle) / "config.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} is missing: is {bundle} a deploy bundle (07_deploy_board.ipynb builds one)?")
+    return json.loads(p.read_text())
+
+
+def summarize_timings(per_frame: list[dict]) -> dict:
+    out = {}
+    for k in STAGES:
+        v = [t[k] for t in per_frame if k in t]
+        if v:
+            out[k] = {"mean": round(statistics.fmean(v), 2), "median": round(statistics.median(v), 2)}
+    return out
+
+
+def run(source, bundle, out_dir, backend: str = "auto", cores: int = 1, tile: int = 0, overlap: int = 64,
+        cascade: bool = False, cascade_split: float | None = None, conf: float | None = None, iou: float | None = None,
+        model: str | None = None, max_frames: int | None = None, save_images: bool = True, log=print) -> dict:
+    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures) to ``out_dir``."""
+    cfg = load_bundle_config(bundle)
+    bundle = Path(bundle)
+    model_path = Path(model) if model else bundle / cfg["model"]
+    if backend == "onnx" and not model:
+        model_path = bundle / cfg["onnx"]
+    imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
+    conf = cfg.get("conf", 0.25) if conf is None else conf
+    iou = cfg.get("iou", 0.45) if iou is None else iou
+    use_sum = bool(cfg.get("score_sum", True))
+    if cascade and not tile:
+        tile = imgsz
+    # the cascade takes from the whole frame only objects too big to sit well inside one tile
+    split = cascade_split if cascade_split is not None else 0.5 * tile
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtimes = []
+    try:
+        for i in range(max(1, cores)):
+            runtimes.append(open_runtime(model_path, backend, core=i if cores > 1 else "auto"))
+
+        def work(rt, item):
+            name, frame = item
+            t = {}
+            t0 = time.perf_counter()
+            if cascade:
+                det = detect_cascade(rt, frame, imgsz, conf, iou, tile, overlap, split, use_score_sum=use_sum, timings=t)
+            elif tile:
+                det = detect_tiled(rt, frame, imgsz, conf, iou, tile, overlap, use_sum, t)
+            else:
+                det = detect(rt, frame, imgsz, conf, iou, use_sum, t)
+            t["end_to_end_ms"] = 1000 * (time.perf_counter() - t0)
+            return name, frame, det, t
+
+        frames, per_frame = [], []
+        t_start = time.perf_counter()
+        with OrderedPool(runtimes, work) as pool:
+            for name, frame, det, t in pool.map(iter_frames(source, max_frames)):
+                frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
+                               "detections": det.to_records(labels)})
+                per_frame.append(t)
+                if save_images:
+                    target = out_dir / f"{name}.jpg"
+                    tmp = target.with_name(f".{target.name}.tmp.jpg")
+                    cv2.imwrite(str(tmp), draw(frame, det, labels))
+                    os.replace(tmp, target)
+        wall = time.perf_counter() - t_start
+    finally:
+        for rt in runtimes:
+            rt.close()
+    result = {"backend": runtimes[0].backend if runtimes else backend, "model": str(model_path), "cores": cores,
+              "tile": tile, "overlap": overlap, "cascade": cascade, "conf": conf, "iou": iou, "frames": frames,
+              "timings": summarize_timings(per_frame), "frames_per_second": round(len(frames) / wall, 2) if wall else None}
+    target = out_dir / "detections.json"
+    tmp = target.with_name(".detections.json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, target)
+    if log:
+        log(f"{len(frames)} frame(s), backend {result['backend']}, {cores} context(s): "
+            f"{result['frames_per_second']} frames/s")
+        for k, v in result["timings"].items():
+            log(f"  {k:<16} mean {v['mean']:8.2f}  median {v['median']:8.2f}")
+        log(f"results: {target}")
+    return result
+
+
+def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection with an RKNN deploy bundle")
+    p.add_argument("source", help="an image, a folder of images, or a video file")
+    p.add_argument("--bundle", default=bundle_default or ".", help="the bundle folder (default: this runner's)")
+    p.add_argument("--model", help="a .rknn or .onnx file instead of the bundle's model")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "simulator", "toolkit", "rknnlite"],
+                   help="auto: rknnlite on a board, the simulator on a PC")
+    p.add_argument("--cores", type=int, default=1, help="runtime contexts; on an RK3588 use 3 (one per NPU core)")
+    p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frame letterboxed)")
+    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    p.add_argument("--cascade", action="store_true", help="large objects from the whole frame, small from tiles")
+    p.add_argument("--cascade-split", type=float, help="box size (px) between 'small' and 'large' (default: half the tile)")
+    p.add_argument("--conf", type=float, help="confidence threshold (default: the bundle's)")
+    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the bundle's)")
+    p.add_argument("--out", default="out", help="output folder")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--no-images", action="store_true", help="write only detections.json")
+    return p.parse_args(argv)
+
+
+def main(argv=None, bundle_default: str | None = None) -> int:
+    a = parse_args(argv, bundle_default)
+    try:
+        run(a.source, a.bundle, a.out, a.backend, a.cores, a.tile, a.overlap, a.cascade, a.cascade_split, a.conf,
+            a.iou, a.model, a.max_frames, not a.no_images)
+    except (FileNotFoundError, ValueError, RuntimeFailure) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
