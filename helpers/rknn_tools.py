@@ -289,14 +289,19 @@ class Toolkit:
 
 # --------------------------------------------------------------------------- child processes
 
+def child_setup(workdir: str, log_file: str) -> None:
+    """In a toolkit child process: work in ``workdir`` (the toolkit drops files into the cwd) and
+    send the process's stdout/stderr (the toolkit's console, C++ side included) to ``log_file``."""
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+
+
 def _child_main(job: str, kwargs: dict, workdir: str, log_file: str, conn) -> None:
     try:
-        os.makedirs(workdir, exist_ok=True)
-        os.chdir(workdir)
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.environ.setdefault("PYTHONWARNINGS", "ignore")
+        child_setup(workdir, log_file)
         result = _resolve_job(job)(log_file=log_file, **kwargs)
         conn.send(("ok", result))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent, including SystemExit

@@ -104,13 +104,9 @@ def build_record(rknn_path: str | os.PathLike) -> dict:
 def _sim_worker(conn, onnx: str, config: dict, dataset: str | None, log_file: str, workdir: str) -> None:
     """Child process: build once, then answer ``run`` requests until ``None`` arrives."""
     try:
-        os.makedirs(workdir, exist_ok=True)
-        os.chdir(workdir)
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        from .rknn_tools import BuildConfig, Toolkit
+        from .rknn_tools import BuildConfig, Toolkit, child_setup
 
+        child_setup(workdir, log_file)
         cfg = BuildConfig.from_dict(config)
         tk = Toolkit(log_file)
         tk.configure(cfg)

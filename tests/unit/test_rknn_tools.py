@@ -208,3 +208,32 @@ def test_custom_cpu_op_and_cut_outputs(onnx9, untrained_model, inputs, tmp_path)
     got = convert.sigmoid_cls(sim["outputs"][0])
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, atol=2e-2)
+
+
+def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
+    from helpers import runtime
+    from helpers.preprocess import load_image
+
+    rknn = tmp_path / "m.rknn"
+    built = rt.simulate(onnx9, rt.BuildConfig(quantize=True), inputs[:1], dataset=calib.txt, rknn_out=rknn)
+    assert runtime.default_backend(onnx9) == "onnx" and runtime.default_backend(rknn) == "simulator"
+    canvas = load_image(calib.files[0])  # already letterboxed to the model size, BGR
+    with runtime.open_runtime(rknn, workdir=tmp_path / "sim") as sim:  # rebuilt from the build record
+        assert sim.backend == "simulator" and sim.prepare(canvas).shape == (1, IMGSZ, IMGSZ, 3)
+        outs = sim.infer(canvas)
+    for a, b in zip(outs, built["outputs"][0]):
+        np.testing.assert_array_equal(a, b)  # the same model config gives the same INT8 outputs
+    with runtime.open_runtime(onnx9) as ort:
+        assert ort.prepare(canvas).shape == (1, 3, IMGSZ, IMGSZ)
+        ref = ort.infer(canvas)
+    agree = metrics.output_agreement([ref], [outs], heads.output_names())
+    assert min(a["cosine"] for a in agree if a["output"].startswith("box")) > 0.9
+    with pytest.raises(runtime.RuntimeFailure, match="no model file"):
+        runtime.open_runtime(tmp_path / "none.rknn")
+    (tmp_path / "orphan.rknn").write_bytes(b"x")
+    with pytest.raises(runtime.RuntimeFailure, match="orphan.rknn.json is missing"):
+        runtime.open_runtime(tmp_path / "orphan.rknn", "simulator")
+    with pytest.raises(runtime.RuntimeFailure, match="runs on the board"):
+        runtime.open_runtime(rknn, "rknnlite")
+    with pytest.raises(runtime.RuntimeFailure, match="unknown backend 'gpu'"):
+        runtime.open_runtime(rknn, "gpu")
