@@ -143,7 +143,8 @@ def summarize_timings(per_frame: list[dict]) -> dict:
 
 def run(source, bundle, out_dir, backend: str = "auto", cores: int = 1, tile: int = 0, overlap: int = 64,
         cascade: bool = False, cascade_split: float | None = None, conf: float | None = None, iou: float | None = None,
-        model: str | None = None, max_frames: int | None = None, save_images: bool = True, log=print) -> dict:
+        model: str | None = None, max_frames: int | None = None, save_images: bool = True, log=print,
+        cascade_model: str | None = None) -> dict:
     """Run the bundle's model over ``source``; write ``detections.json`` (and pictures) to ``out_dir``."""
     cfg = load_bundle_config(bundle)
     bundle = Path(bundle)
@@ -160,17 +161,20 @@ def run(source, bundle, out_dir, backend: str = "auto", cores: int = 1, tile: in
     split = cascade_split if cascade_split is not None else 0.5 * tile
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runtimes = []
+    runtimes, large = [], {}
     try:
         for i in range(max(1, cores)):
             runtimes.append(open_runtime(model_path, backend, core=i if cores > 1 else "auto"))
+            if cascade and cascade_model:  # the second model of the cascade, one context per worker
+                large[id(runtimes[-1])] = open_runtime(cascade_model, backend, core=i if cores > 1 else "auto")
 
         def work(rt, item):
             name, frame = item
             t = {}
             t0 = time.perf_counter()
             if cascade:
-                det = detect_cascade(rt, frame, imgsz, conf, iou, tile, overlap, split, use_score_sum=use_sum, timings=t)
+                det = detect_cascade(rt, frame, imgsz, conf, iou, tile, overlap, split, large.get(id(rt)),
+                                     use_score_sum=use_sum, timings=t)
             elif tile:
                 det = detect_tiled(rt, frame, imgsz, conf, iou, tile, overlap, use_sum, t)
             else:
@@ -192,7 +196,7 @@ def run(source, bundle, out_dir, backend: str = "auto", cores: int = 1, tile: in
                     os.replace(tmp, target)
         wall = time.perf_counter() - t_start
     finally:
-        for rt in runtimes:
+        for rt in runtimes + list(large.values()):
             rt.close()
     result = {"backend": runtimes[0].backend if runtimes else backend, "model": str(model_path), "cores": cores,
               "tile": tile, "overlap": overlap, "cascade": cascade, "conf": conf, "iou": iou, "frames": frames,
@@ -221,6 +225,7 @@ def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespa
     p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frame letterboxed)")
     p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     p.add_argument("--cascade", action="store_true", help="large objects from the whole frame, small from tiles")
+    p.add_argument("--cascade-model", help="a second model (same input size) for the whole-frame pass of the cascade")
     p.add_argument("--cascade-split", type=float, help="box size (px) between 'small' and 'large' (default: half the tile)")
     p.add_argument("--conf", type=float, help="confidence threshold (default: the bundle's)")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the bundle's)")
@@ -234,7 +239,7 @@ def main(argv=None, bundle_default: str | None = None) -> int:
     a = parse_args(argv, bundle_default)
     try:
         run(a.source, a.bundle, a.out, a.backend, a.cores, a.tile, a.overlap, a.cascade, a.cascade_split, a.conf,
-            a.iou, a.model, a.max_frames, not a.no_images)
+            a.iou, a.model, a.max_frames, not a.no_images, cascade_model=a.cascade_model)
     except (FileNotFoundError, ValueError, RuntimeFailure) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
