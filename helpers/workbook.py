@@ -112,13 +112,19 @@ def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_outp
     run_dir = resolve_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     executed = []
+    earlier = []  # a partial run (--only) keeps the other notebooks' records of an earlier run
+    if only and (run_dir / "summary.json").is_file():
+        wanted = {str(o).zfill(2) for o in only}
+        earlier = [e for e in json.loads((run_dir / "summary.json").read_text()).get("executed", [])
+                   if e["notebook"][:2] not in wanted]
     for nb in notebooks(only):
         print(f"[workbook] {nb.name} ...", flush=True)
         rec = execute(nb, run_dir, parameters, log_output)
         print(f"[workbook] {nb.name} done in {rec['seconds']} s -> {rec['output']}", flush=True)
         executed.append(rec)
-        write_json(run_dir / "summary.json", {"executed": executed})
-        atomic_write_text(run_dir / "summary.md", summarize(run_dir, executed))
+        records = sorted(earlier + executed, key=lambda e: e["notebook"])
+        write_json(run_dir / "summary.json", {"executed": records})
+        atomic_write_text(run_dir / "summary.md", summarize(run_dir, records))
     print(summarize(run_dir, executed))
     return executed
 
