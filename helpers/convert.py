@@ -409,3 +409,23 @@ def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock
                  "never fired on the calibration set, so INT8 has nothing to represent there."
                  if zero else "No tensor of the ReLU model quantizes to all zeros: every output carries signal.")})
     return out
+
+
+def map_row(map_rows: list[dict], variant: str, runtime: str) -> dict:
+    """The row of :func:`variant_comparison` for ``variant`` whose runtime starts with ``runtime``."""
+    return next(r for r in map_rows if r["variant"] == variant and r["runtime"].startswith(runtime))
+
+
+def silu_vs_relu(map_rows: list[dict], outs: dict, names) -> dict:
+    """Per variant: float and INT8 mAP, file sizes, and what INT8 left of the class scores."""
+    side = {}
+    for v in outs:
+        cls = cls_values(outs[v]["int8"], names)
+        f, q, h = map_row(map_rows, v, "onnx"), map_row(map_rows, v, "RKNN INT8"), map_row(map_rows, v, "RKNN FP16")
+        side[v] = {"float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "float mAP50-95": f["mAP50_95"],
+                   "INT8 mAP50-95": q["mAP50_95"], "INT8 .rknn MB": q["rknn_MB"], "FP16 .rknn MB": h["rknn_MB"],
+                   "INT8 class-score distinct values": int(len(np.unique(cls))),
+                   "INT8 class scores > 0.01": int((cls > 0.01).sum()),
+                   "share of class scores at 0.5": round(float((np.abs(cls - 0.5) < 1e-6).mean()), 5),
+                   "min cls-output cosine": min(c for k, c in q["cosine"].items() if k.startswith("cls"))}
+    return side

@@ -237,3 +237,19 @@ def board_commands(target: str, board_dir: str, backend: str = "rknnlite", cores
             f"adb push {bundle} {board_dir}\n"
             f"adb shell '{run}'\n"
             f"adb pull {board_dir}/out ./board_out\n")
+
+
+def command_panel(default_target: str, board_dir: str, bundle, conf: float = 0.25):
+    """ipywidgets: board address, backend, cores, threshold -> the commands to type (None when headless)."""
+    from .viz import headless
+
+    if headless():
+        return None
+    import ipywidgets as w
+
+    return w.interactive(lambda board, backend, cores, conf: print(board_commands(board, board_dir, backend, cores, conf,
+                                                                                  bundle)),
+                         board=w.Text(value=default_target),
+                         backend=w.Dropdown(options=["rknnlite", "toolkit", "simulator", "onnx"], value="rknnlite"),
+                         cores=w.IntSlider(value=3, min=1, max=3),
+                         conf=w.FloatSlider(value=conf, min=0.05, max=0.95, step=0.05))

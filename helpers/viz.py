@@ -159,8 +159,21 @@ def comparison_grid(es, panels: dict[str, list], indices, conf: float = 0.25, io
     return show_images(pics, titles, cols=len(panels), save=save)
 
 
+def headless() -> bool:
+    """True inside a workbook/papermill run (``helpers.workbook`` sets ``WORKBOOK_HEADLESS=1``).
+
+    Interactive widgets are skipped there: nobody can move a slider, and ipywidgets' Output capture
+    can stall a kernel that has no front end. The static picture before each widget is what a
+    headless run shows.
+    """
+    return os.environ.get("WORKBOOK_HEADLESS") == "1"
+
+
 def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float = 0.45):
     """ipywidgets: pick a val image and thresholds; see each runtime's detections side by side."""
+    if headless():
+        print("(headless run: the interactive viewer is shown when you open the notebook in JupyterLab)")
+        return None
     import ipywidgets as w
     import matplotlib.pyplot as plt
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def execute(notebook: Path, run_dir: Path, parameters: dict | None = None, log_o
     out = run_dir / "notebooks" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    os.environ["WORKBOOK_HEADLESS"] = "1"  # the kernel inherits it: widgets stay static (viz.headless)
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=params, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=log_output)
