@@ -311,12 +311,9 @@ class AdbDevice(Device):
     def _get(self, remote: str, local: Path) -> None:
         self.device.sync.pull(remote, str(local))
 
-    def start_rknn_server(self) -> None:
-        """Start rknn_server on the board (needed by the PC-side ``toolkit`` backend)."""
-        self.shell("pgrep rknn_server >/dev/null || (nohup /usr/bin/rknn_server >/dev/null 2>&1 &)")
-
 
 def start_rknn_server(dev: Device) -> None:
+    """Start rknn_server on the board unless it runs (needed by the PC-side ``toolkit`` backend)."""
     dev.shell("pgrep rknn_server >/dev/null || (nohup /usr/bin/rknn_server >/dev/null 2>&1 &)")
 
 
