@@ -192,9 +192,13 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
             "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(bundle)], check=True, timeout=120)
     # the bundle on an SSH "board" (this machine's sshd), run there with the simulator: same detections
-    with device.SshDevice("127.0.0.1", sshd["port"], "root", key_file=sshd["key"], trust_new_host=True) as dev:
-        remote = device.run_bundle_remote(dev, bundle, f"{sshd['remote']}/bundle", "samples", tmp_path / "ssh_out",
-                                          python=sys.executable, args=("--backend", "simulator", "--no-images"))
+    # (the notebook's own board call, with the simulator instead of RKNNLite; a stale result folder is replaced)
+    (tmp_path / "ssh_out").mkdir()
+    board = device.run_on_board(bundle, tmp_path / "ssh_out", ssh=f"root@127.0.0.1:{sshd['port']}",
+                                key_file=sshd["key"], remote_dir=f"{sshd['remote']}/bundle", python=sys.executable,
+                                backend="simulator", cores=1, trust_new_host=True)
+    assert board["connected"] and board["kind"] == "ssh" and board["frames_per_second"] > 0
+    remote = json.loads((tmp_path / "ssh_out" / "detections.json").read_text())
     local = json.loads((run_dir / "07_deploy" / "runs" / "simulator_1core" / "detections.json").read_text())
     assert sum(len(f["detections"]) for f in local["frames"]) > 0
     assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])

@@ -98,3 +98,23 @@ def test_adb_no_device_with_the_real_adb_server():
         subprocess.run([adb, "-P", str(port), "kill-server"], env=env, capture_output=True, timeout=60)
     with pytest.raises(device.ConnectionFailed, match="no adb server at 127.0.0.1"):
         device.AdbDevice(port=port)
+
+
+def test_parse_ssh_target():
+    assert device.parse_ssh_target("radxa@rock5b.local:2222") == ("radxa", "rock5b.local", 2222)
+    assert device.parse_ssh_target("192.168.1.50") == ("root", "192.168.1.50", 22)
+    for bad in ("root@", "a@b@c", "host:port", "root@host:70000", "two words"):
+        with pytest.raises(ValueError, match="is not user@host"):
+            device.parse_ssh_target(bad)
+
+
+def test_run_on_board_checks_the_runtime_before_pushing(ssh, sshd, tmp_path):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text('{"toolkit_version": "2.5.0", "target": "rk3588"}')
+    assert device.run_on_board(bundle, tmp_path / "out") == {"connected": False}
+    remote = f"{sshd['remote']}/never_pushed"
+    with pytest.raises(device.VersionMismatch, match="/usr/lib/librknnrt.so is missing.*2.5.0"):
+        device.run_on_board(bundle, tmp_path / "out", ssh=f"root@127.0.0.1:{sshd['port']}", key_file=sshd["key"],
+                            remote_dir=remote, trust_new_host=True)
+    assert ssh.shell(f"test -e {remote}", check=False)[0] != 0 and not (tmp_path / "out").exists()
