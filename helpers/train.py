@@ -78,7 +78,8 @@ def fit_box_init(model, imgsz: int, max_frac: float = 0.75) -> dict:
 def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60, imgsz: int = 320,
                   batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
                   lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
-                  patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None) -> dict:
+                  patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None,
+                  cpu_threads: int | None = None) -> dict:
     """Train one variant ('relu' or 'silu') from scratch; return its record for metrics.json.
 
     ``nbs`` is ultralytics' nominal batch size: gradients are accumulated until ``nbs`` images
@@ -89,13 +90,15 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60
     about half of that, too slow from scratch); mosaic augmentation stops for the last
     ``close_mosaic`` epochs, so the model finishes on whole, full-size images. ``fit_boxes``
     applies :func:`fit_box_init` when training starts (see there: it is what trains stride 32 at
-    320 px).
+    320 px). On a CPU, torch trains with ``cpu_threads`` threads (default: every core this
+    process may use).
 
     The record holds: weights path, mAP50, mAP50-95 (ultralytics' final validation of the
     best epoch), epochs run, wall seconds, seconds per epoch, the activation census of the
     saved checkpoint, and the settings used.
     """
     configure_ultralytics(run_dir)
+    import torch
     from ultralytics import YOLO
     from ultralytics.nn.tasks import load_checkpoint
 
@@ -124,6 +127,11 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60
     # (the previous weights stay in place until the new ones replace them atomically)
     shutil.rmtree(stage / "ultralytics" / variant, ignore_errors=True)
     model = YOLO(str(model_yaml), task="detect")
+    if device == "cpu":
+        cpu_threads = cpu_threads or len(os.sched_getaffinity(0))
+        # ultralytics' device selection leaves torch one thread fewer than the CPU has cores: on a
+        # 2-core machine, one thread, half the machine idle. Training gets every core back.
+        model.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(cpu_threads))
     box_init: dict = {}
     if fit_boxes:
         def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
