@@ -132,6 +132,8 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60
         # ultralytics' device selection leaves torch one thread fewer than the CPU has cores: on a
         # 2-core machine, one thread, half the machine idle. Training gets every core back.
         model.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(cpu_threads))
+    threads_seen: set = set()  # what torch really used, checked every epoch (recorded, and tested)
+    model.add_callback("on_train_epoch_start", lambda trainer: threads_seen.add(torch.get_num_threads()))
     box_init: dict = {}
     if fit_boxes:
         def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
@@ -167,6 +169,8 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60
         "epochs": epochs_run,
         "train_seconds": round(wall, 1),
         "seconds_per_epoch": round(wall / max(epochs_run, 1), 2),
+        "device": device,
+        "torch_threads": sorted(threads_seen),
         "activation_census": activation_census(ckpt_model),
         "initial_box_px": {str(k): v for k, v in box_init.items()},
         "parameters": int(sum(p.numel() for p in ckpt_model.parameters())),

@@ -5,6 +5,7 @@ values, not just "it ran". Later notebooks use the artifacts of the earlier ones
 """
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def test_01_train_relu(run_dir):
     usage = m["stride_usage"]["relu"]
     assert usage["s8"] > 0 and usage["s16"] > 0 and usage["s32"] > 0, usage
     assert relu["initial_box_px"] == {"8": 120.0, "16": 240.0, "32": 240.0}
+    if relu["device"] == "cpu":  # every core trains (ultralytics alone would leave torch one thread short)
+        assert relu["torch_threads"] == [len(os.sched_getaffinity(0))], relu["torch_threads"]
     assert m["dataset"]["val"]["images"] == SMALL["SYNTH_VAL"] and m["imgsz"] == SMALL["IMGSZ"]
     assert (run_dir / "01_train" / "training_curves.png").is_file()
 
