@@ -75,7 +75,7 @@ def fit_box_init(model, imgsz: int, max_frac: float = 0.75) -> dict:
     return out
 
 
-def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 60, imgsz: int = 320,
+def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75, imgsz: int = 320,
                   batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
                   lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
                   patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None,
