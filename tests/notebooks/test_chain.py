@@ -17,10 +17,14 @@ from helpers import artifacts, deploy, device, workbook
 pytestmark = pytest.mark.notebooks
 
 # Small but real: the model must still learn to detect (floors below), so the chain is meaningful.
-# Half the images and 30 epochs at the real input size (320 px: smaller inputs never train the
-# stride-16 head, see heads.stride_reach). Measured on 2 cores: ~7 min per model, ReLU mAP50 0.19.
+# Half the images and 40 epochs at the real input size (320 px: smaller inputs never train the
+# stride-16 head, see heads.stride_reach). Measured on 2 cores: ~8 min per model (11-14 s/epoch),
+# ReLU mAP50 0.34 (at 30 epochs it was 0.10-0.16: too close to the floor). The stride check counts
+# detections above 0.03: a stride that never trained keeps its class prior (ultralytics' Detect bias
+# init, log(5 / nc / (640 / stride)^2): at most 0.0025 with the 5 synthetic classes), so a detection
+# above 0.03 proves the stride learned.
 SMALL = {
-    "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 30, "BATCH": 8, "STRIDE_CHECK_CONF": 0.1,
+    "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 40, "BATCH": 8, "STRIDE_CHECK_CONF": 0.03,
     "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
     # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
     "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
@@ -28,7 +32,7 @@ SMALL = {
     "SAMPLE_IMAGES": 4, "CORES": 2, "FRAME_OBJECT_IMAGES": 6,
 }
 INT8_MAP_MARGIN = 0.05  # INT8 mAP50 of the ReLU model may trail float by at most this
-MAP50_FLOOR = 0.10  # the small ReLU model must detect; the full defaults reach far more
+MAP50_FLOOR = 0.15  # the small ReLU model must detect; the full defaults reach far more
 
 
 @pytest.fixture(scope="session")
