@@ -6,23 +6,18 @@ measured in that folder's ``metrics.json``. The next notebook asks for what it
 needs with :func:`require_artifact`, which fails with a message naming the
 notebook to run first.
 
-Writes are atomic: data goes to a temporary file in the destination folder and
-is renamed over the target, so an interrupted run never leaves a half-written
-file that a later stage would trust.
-
-Standard library only (this module is imported on the board too).
+Writes are atomic (:mod:`helpers.board.atomic`, re-exported here): an interrupted
+run never leaves a half-written file that a later stage would trust.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from .board.atomic import jsonable, atomic_copy, atomic_path, atomic_write_bytes, atomic_write_text, write_json  # noqa: F401
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,70 +55,6 @@ def stage_dir(run_dir: str | os.PathLike, stage: str, create: bool = True) -> Pa
     return d
 
 
-# --------------------------------------------------------------------------- atomic writes
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it is renamed over ``target``.
-
-    Tools that insist on writing to a path themselves (torch.onnx.export, cv2.imwrite,
-    matplotlib's savefig) write to the yielded path. If the block raises, the temporary
-    file is removed and ``target`` is left exactly as it was.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = target.suffix if suffix is None else suffix
-    # keep the real suffix: cv2.imwrite and friends choose the format from it
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.tmp.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if not tmp_path.exists() or tmp_path.stat().st_size == 0:
-            raise IOError(f"nothing was written for {target}")
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    return Path(target)
-
-
-def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(target, text.encode("utf-8"))
-
-
-def atomic_copy(src: str | os.PathLike, target: str | os.PathLike) -> Path:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(src, tmp)
-    return Path(target)
-
-
-def _jsonable(o: Any) -> Any:
-    """Make numpy scalars/arrays, Paths and non-finite floats JSON-safe."""
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "tolist") and not isinstance(o, (str, bytes)):  # numpy scalar or array
-        return _jsonable(o.tolist())
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def write_json(target: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(target, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
-
-
 # --------------------------------------------------------------------------- metrics
 def metrics_path(run_dir: str | os.PathLike, stage: str) -> Path:
     return stage_dir(run_dir, stage, create=False) / "metrics.json"
@@ -141,7 +72,7 @@ def update_metrics(run_dir: str | os.PathLike, stage: str, **entries: Any) -> di
     """Merge ``entries`` into a stage's metrics.json (atomically) and return the whole record."""
     p = stage_dir(run_dir, stage) / "metrics.json"
     current = json.loads(p.read_text()) if p.is_file() else {}
-    current.update(_jsonable(entries))
+    current.update(jsonable(entries))
     write_json(p, current)
     return current
 

@@ -11,8 +11,8 @@ same runner against the simulator::
       model.rknn.json        its build record (config, ONNX, calibration list: relative paths)
       model.onnx             the float model: onnx backend, and the simulator's rebuild
       calibration/           the calibration images + dataset.txt (the simulator's INT8 rebuild)
-      rkdeploy/              board-side modules: preprocess, postprocess, runtime, pool, tiling,
-                             runner (numpy + OpenCV), rknn_tools (the simulator only)
+      rkdeploy/              a verbatim copy of helpers/board/: every module that runs on the
+                             board (numpy + OpenCV + the standard library), nothing else
       README.txt             what to type on the board
 """
 
@@ -25,10 +25,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .artifacts import atomic_write_text, write_json
+from .board.atomic import atomic_write_text, write_json
+from .board.runtime import BACKENDS
 
-#: helpers modules copied into the bundle as the ``rkdeploy`` package
-BUNDLE_MODULES = ("artifacts", "preprocess", "postprocess", "runtime", "pool", "tiling", "runner", "rknn_tools")
+#: the board subpackage, copied verbatim into every bundle under this name
+BOARD_DIR = Path(__file__).resolve().parent / "board"
+BUNDLE_PACKAGE = "rkdeploy"
 RUN_PY = '''#!/usr/bin/env python3
 """Deploy-bundle runner: python3 run.py --help"""
 import sys
@@ -45,19 +47,14 @@ if __name__ == "__main__":
 def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = 0.25, iou: float = 0.45,
                  target: str = "rk3588", output_names=None, toolkit_version: str | None = None) -> Path:
     """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place)."""
-    from . import rknn_tools as rt
+    from .toolkit.jobs import load_build_record
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    pkg = tmp / "rkdeploy"
-    pkg.mkdir()
-    src_dir = Path(__file__).resolve().parent
-    for m in BUNDLE_MODULES:
-        shutil.copy2(src_dir / f"{m}.py", pkg / f"{m}.py")
-    (pkg / "__init__.py").write_text('"""Board-side modules of the YOLOv8 RKNN workbook (copied from helpers/)."""\n')
+    shutil.copytree(BOARD_DIR, tmp / BUNDLE_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (tmp / "run.py").write_text(RUN_PY)
     os.chmod(tmp / "run.py", 0o755)
     shutil.copy2(rknn, tmp / "model.rknn")
@@ -72,7 +69,7 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
             shutil.copy2(src, cal / src.name)
             names.append(src.name)
     (cal / "dataset.txt").write_text("".join(f"{n}\n" for n in names))
-    rec = rt.load_config(rknn)
+    rec = load_build_record(rknn)
     write_json(tmp / "model.rknn.json", {"config": rec["config"].to_dict(), "onnx": "model.onnx",
                                          "dataset": "calibration/dataset.txt", "toolkit": rec.get("toolkit")})
     cfg = {"model": "model.rknn", "onnx": "model.onnx", "imgsz": int(imgsz), "conf": conf, "iou": iou,
@@ -163,10 +160,6 @@ def describe(bundle) -> list[dict]:
     return rows
 
 
-def read_config(bundle) -> dict:
-    return json.loads((Path(bundle) / "config.json").read_text())
-
-
 def compose_frame(info, size=(1920, 1080), n: int = 12, seed: int = 0, split: str = "val"):
     """A large frame pasted together from dataset images at their native size, with its boxes.
 
@@ -176,7 +169,7 @@ def compose_frame(info, size=(1920, 1080), n: int = 12, seed: int = 0, split: st
     import cv2
     import numpy as np
 
-    from .data import load_labels
+    from .data import labels_to_xyxy, load_labels
 
     w, h = size
     rng = np.random.default_rng(seed)
@@ -197,10 +190,9 @@ def compose_frame(info, size=(1920, 1080), n: int = 12, seed: int = 0, split: st
         x0 = (k % cols) * cell_w + (cell_w - iw) // 2
         y0 = (k // cols) * cell_h + (cell_h - ih) // 2
         frame[y0:y0 + ih, x0:x0 + iw] = img
-        for c, cx, cy, bw, bh in load_labels(p, info.nc):
-            boxes.append([x0 + (cx - bw / 2) * iw, y0 + (cy - bh / 2) * ih, x0 + (cx + bw / 2) * iw,
-                          y0 + (cy + bh / 2) * ih])
-            classes.append(int(c))
+        lab = load_labels(p, info.nc)
+        boxes += (labels_to_xyxy(lab, iw, ih) + np.array([x0, y0, x0, y0], np.float32)).tolist()
+        classes += lab[:, 0].astype(int).tolist()
     return frame, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
 
 
@@ -208,7 +200,7 @@ def recall(result_frame: dict, gt_boxes, gt_classes, iou: float = 0.5) -> dict:
     """How many ground-truth boxes a runner frame result found (same class, IoU >= ``iou``)."""
     import numpy as np
 
-    from .postprocess import box_iou
+    from .board.postprocess import box_iou
 
     dets = result_frame["detections"]
     if not len(gt_boxes):
@@ -250,6 +242,6 @@ def command_panel(default_target: str, board_dir: str, bundle, conf: float = 0.2
     return w.interactive(lambda board, backend, cores, conf: print(board_commands(board, board_dir, backend, cores, conf,
                                                                                   bundle)),
                          board=w.Text(value=default_target),
-                         backend=w.Dropdown(options=["rknnlite", "toolkit", "simulator", "onnx"], value="rknnlite"),
+                         backend=w.Dropdown(options=list(BACKENDS), value="rknnlite"),
                          cores=w.IntSlider(value=3, min=1, max=3),
                          conf=w.FloatSlider(value=conf, min=0.05, max=0.95, step=0.05))

@@ -28,6 +28,10 @@ BOARD_FILES = {
 }
 
 
+#: a push needs this much more free space than the files take (file-system overhead), plus a fixed margin
+PUSH_HEADROOM, PUSH_MARGIN_BYTES = 1.1, 1_000_000
+
+
 class DeviceError(RuntimeError):
     """Something about the board or the link to it; the message says what to do."""
 
@@ -146,7 +150,7 @@ class Device:
         need = sum(f.stat().st_size for f in files)
         parent = posixpath.dirname(remote_dir.rstrip("/")) or "/"
         free = self.free_bytes(parent)
-        if free < need * 1.1 + 1_000_000:
+        if free < need * PUSH_HEADROOM + PUSH_MARGIN_BYTES:
             raise DiskFull(f"the device has {free / 2**20:.1f} MB free in {parent}, the push needs "
                            f"{need / 2**20:.1f} MB: free some space there (or choose another folder)")
         tmp = f"{remote_dir.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
@@ -355,13 +359,13 @@ def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = Non
       rknn_server, start rknn_server, and measure the model on the NPU (``eval_perf``, ``eval_memory``).
     - neither: ``{"connected": False}`` and nothing is contacted.
     """
-    import json
+    from .board.records import read_bundle_config
 
     bundle = Path(bundle)
-    cfg = json.loads((bundle / "config.json").read_text())
+    cfg = read_bundle_config(bundle)
     toolkit, target = cfg.get("toolkit_version"), cfg.get("target", "rk3588")
     if not toolkit:
-        from .rknn_tools import toolkit_version
+        from .toolkit.config import toolkit_version
 
         toolkit = toolkit_version()
     if ssh:
@@ -379,9 +383,18 @@ def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = Non
             versions = dev.versions()
             check_versions(versions, toolkit, target, need_server=True)
             start_rknn_server(dev)
-        from . import runtime
-
-        with runtime.open_runtime(bundle / "model.rknn", "toolkit", target=target) as npu:
-            return {"connected": True, "kind": "adb", "backend": "toolkit", "versions": versions.as_dict(),
-                    "eval_perf": npu.eval_perf(), "eval_memory": npu.eval_memory()}
+        return {"connected": True, "kind": "adb", "backend": "toolkit", "versions": versions.as_dict(),
+                **measure_on_npu(bundle / "model.rknn", target)}
     return {"connected": False}
+
+
+def measure_on_npu(model, target: str) -> dict:
+    """The toolkit's board figures: ``eval_perf`` in one session, ``eval_memory`` in a second one opened
+    with ``eval_mem=True`` (the toolkit allows memory evaluation only in such a session)."""
+    from .board.runtime import ToolkitBoardRuntime
+
+    with ToolkitBoardRuntime(model, target=target) as npu:
+        perf = npu.eval_perf()
+    with ToolkitBoardRuntime(model, target=target, eval_mem=True) as npu:
+        memory = npu.eval_memory()
+    return {"eval_perf": perf, "eval_memory": memory}

@@ -14,7 +14,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 
 from .artifacts import atomic_path
 
@@ -128,38 +127,22 @@ def onnx_summary(onnx_path: str | os.PathLike) -> dict:
             "silu_patterns": silu_patterns(onnx_path)}
 
 
-class OrtModel:
-    """A tiny onnxruntime wrapper: ``run(nchw_float) -> list of outputs`` (CPU, deterministic)."""
-
-    def __init__(self, onnx_path: str | os.PathLike, threads: int = 0):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
-
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(x, np.float32)})
-
-
 def ort_torch_parity(onnx_path, module, images, imgsz: int) -> list[dict]:
     """Per output, over ``images``: worst max-abs difference and lowest cosine, onnxruntime vs torch."""
     import torch
 
+    from .board.preprocess import letterbox, load_image, to_nchw_float
+    from .board.runtime import OnnxRuntime
     from .parity import output_parity
-    from .preprocess import letterbox, load_image, to_nchw_float
 
-    ort_model = OrtModel(onnx_path)
+    ort_model = OnnxRuntime(onnx_path)
     worst: dict[str, dict] = {}
     for f in images:
         x = to_nchw_float(letterbox(load_image(f), imgsz)[0])
         with torch.no_grad():
             ref = module(torch.from_numpy(x))
         ref = [r.numpy() for r in (ref if isinstance(ref, (tuple, list)) else [ref])]
-        for row in output_parity(ref, ort_model.run(x), ort_model.output_names):
+        for row in output_parity(ref, ort_model.run([x]), ort_model.output_names):
             w = worst.setdefault(row["output"], {**row, "images": 0})
             w["max_abs_diff"] = max(w["max_abs_diff"], row["max_abs_diff"])
             w["mean_abs_diff"] = max(w["mean_abs_diff"], row["mean_abs_diff"])

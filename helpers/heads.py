@@ -12,7 +12,7 @@ returns, per stride s in (8, 16, 32), in this order:
 3. sum  ``[1, 1, H, W]`` clamp(sum over classes, 0, 1)   (omitted in the 6-output variant),
 
 which is the layout the Rockchip model zoo's YOLOv8 deploy code reads. DFL,
-decoding and NMS move to the CPU (``helpers.postprocess``).
+decoding and NMS move to the CPU (``helpers.board.postprocess``).
 
 The patch is a wrapper: it runs the trained model's own layers and the Detect
 layer's own convolutions, so it has exactly the trained weights.
@@ -137,26 +137,25 @@ class StockDetectModel(nn.Module):
         return self.model(x)
 
 
-def patch_for_npu(model: nn.Module, score_sum: bool = True, fuse: bool = False) -> NPUDetectModel:
-    """Wrap a copy of ``model`` with the NPU head (``fuse=True`` folds BatchNorm into Conv, as for export)."""
+def _export_copy(model: nn.Module, fuse: bool) -> nn.Module:
+    """A float32 eval-mode copy of ``model`` (``fuse=True`` folds BatchNorm into Conv, as for export)."""
     m = copy.deepcopy(model).float().eval()
-    if fuse:
-        m = m.fuse(verbose=False)
-    return NPUDetectModel(m, score_sum=score_sum).eval()
+    return m.fuse(verbose=False) if fuse else m
+
+
+def patch_for_npu(model: nn.Module, score_sum: bool = True, fuse: bool = False) -> NPUDetectModel:
+    """Wrap a copy of ``model`` with the NPU head (9 outputs, or 6 without the score-sum)."""
+    return NPUDetectModel(_export_copy(model, fuse), score_sum=score_sum).eval()
 
 
 def concat_for_export(model: nn.Module, fuse: bool = True) -> ConcatDetectModel:
-    m = copy.deepcopy(model).float().eval()
-    if fuse:
-        m = m.fuse(verbose=False)
-    return ConcatDetectModel(m).eval()
+    """Wrap a copy of ``model`` with the "boxes and scores in one output" head."""
+    return ConcatDetectModel(_export_copy(model, fuse)).eval()
 
 
 def stock_for_export(model: nn.Module, fuse: bool = True) -> StockDetectModel:
-    m = copy.deepcopy(model).float().eval()
-    if fuse:
-        m = m.fuse(verbose=False)
-    return StockDetectModel(m).eval()
+    """A copy of ``model`` as ultralytics exports it (DFL and decode inside, one output)."""
+    return StockDetectModel(_export_copy(model, fuse)).eval()
 
 
 def describe_outputs(module: nn.Module, imgsz: int) -> list[dict]:
@@ -172,7 +171,7 @@ def describe_outputs(module: nn.Module, imgsz: int) -> list[dict]:
 # --------------------------------------------------------------------------- running on images
 def run_patched(npu_model: NPUDetectModel, image_bgr: np.ndarray, imgsz: int):
     """Letterbox one BGR image, run the patched torch model; return (outputs as numpy, letterbox)."""
-    from .preprocess import letterbox, to_nchw_float
+    from .board.preprocess import letterbox, to_nchw_float
 
     canvas, lb = letterbox(image_bgr, imgsz)
     with torch.no_grad():
@@ -187,8 +186,8 @@ def detections_per_stride(npu_model: NPUDetectModel, images, imgsz: int, conf: f
     A model that only ever fires at stride 8 would make the later per-output quantization
     analysis meaningless, so this is recorded (and tested) after training.
     """
-    from .postprocess import postprocess
-    from .preprocess import load_image
+    from .board.postprocess import postprocess
+    from .board.preprocess import load_image
 
     counts = np.zeros(len(npu_model.strides), int)
     for f in images:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .postprocess import Detections, postprocess
-from .preprocess import Letterbox, letterbox, load_image, to_nchw_float, to_nhwc_uint8
+from .board.postprocess import Detections, postprocess
+from .board.preprocess import Letterbox, letterbox, load_image, to_nchw_float, to_nhwc_uint8
+from .parity import cosine
 
 #: ultralytics' validation settings: keep (almost) everything, let the AP integral rank it
 MAP_CONF = 0.001
@@ -52,7 +53,7 @@ class EvalSet:
 
 def make_eval_set(info, imgsz: int, n: int | None = None, split: str = "val") -> EvalSet:
     """The first ``n`` images of ``split`` (all when ``n`` is falsy), letterboxed, with their labels."""
-    from .data import load_labels
+    from .data import labels_to_xyxy, load_labels
 
     paths = list(info.splits[split])[: (n or None)]
     if not paths:
@@ -63,20 +64,15 @@ def make_eval_set(info, imgsz: int, n: int | None = None, split: str = "val") ->
         canvas, lb = letterbox(img, imgsz)
         lab = load_labels(p, info.nc)
         h, w = img.shape[:2]
-        if len(lab):
-            cx, cy, bw, bh = lab[:, 1] * w, lab[:, 2] * h, lab[:, 3] * w, lab[:, 4] * h
-            boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1).astype(np.float32)
-        else:
-            boxes = np.zeros((0, 4), np.float32)
-        out.append(EvalImage(Path(p), canvas, lb, boxes, lab[:, 0].astype(np.int64)))
+        out.append(EvalImage(Path(p), canvas, lb, labels_to_xyxy(lab, w, h), lab[:, 0].astype(np.int64)))
     return EvalSet(out, imgsz, info.nc, list(info.names))
 
 
 def onnx_outputs(onnx_path: str | os.PathLike, es: EvalSet) -> list[list[np.ndarray]]:
-    from .export import OrtModel
+    from .board.runtime import OnnxRuntime
 
-    m = OrtModel(onnx_path)
-    return [m.run(es.nchw(i)) for i in range(len(es))]
+    with OnnxRuntime(onnx_path) as m:
+        return [m.run([es.nchw(i)]) for i in range(len(es))]
 
 
 def detections(outputs: list, es: EvalSet, conf: float = MAP_CONF, iou: float = MAP_IOU, max_det: int = 300,
@@ -134,21 +130,6 @@ def output_agreement(ref: list, test: list, names) -> list[dict]:
     for k, name in enumerate(names):
         a = np.concatenate([np.asarray(r[k], np.float64).ravel() for r in ref])
         b = np.concatenate([np.asarray(t[k], np.float64).ravel() for t in test])
-        na, nb = np.linalg.norm(a), np.linalg.norm(b)
-        cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
-        rows.append({"output": name, "cosine": round(cos, 6), "max_abs_diff": float(np.abs(a - b).max()),
+        rows.append({"output": name, "cosine": round(cosine(a, b), 6), "max_abs_diff": float(np.abs(a - b).max()),
                      "mean_abs_diff": float(np.abs(a - b).mean()), "ref_max": float(np.abs(a).max())})
-    return rows
-
-
-def score_stats(outputs: list, names, active: float = 0.01) -> list[dict]:
-    """For every class-score output: distinct values, share of values equal to 0.5, max, active cells."""
-    rows = []
-    for k, name in enumerate(names):
-        if not name.startswith("cls"):
-            continue
-        v = np.concatenate([np.asarray(o[k], np.float32).ravel() for o in outputs])
-        rows.append({"output": name, "distinct_values": int(len(np.unique(v))),
-                     "share_at_0.5": round(float(np.mean(np.isclose(v, 0.5, atol=1e-6))), 4),
-                     "max": round(float(v.max()), 4), f"cells_above_{active}": int((v > active).sum())})
     return rows

@@ -1,7 +1,7 @@
 """Proofs that a transformed model still computes the same thing.
 
 * :func:`head_patch_parity`: the patched NPU head, decoded on the CPU by
-  ``helpers.postprocess``, against the unpatched model's own prediction - both the dense
+  ``helpers.board.postprocess``, against the unpatched model's own prediction - both the dense
   tensor (every cell, before thresholds) and the final detections of ultralytics'
   ``predict`` (its letterbox, its NMS) on real images.
 * :func:`output_parity`: two lists of output arrays, per output max-abs and cosine.
@@ -40,7 +40,7 @@ def output_parity(ref, test, names=None) -> list[dict]:
 
 def match_detections(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> dict:
     """Match two detection sets one-to-one (same class, highest IoU); report the worst differences."""
-    from .postprocess import box_iou
+    from .board.postprocess import box_iou
 
     ref_boxes = np.asarray(ref_boxes, np.float32).reshape(-1, 4)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -73,8 +73,8 @@ def head_patch_parity(weights, images, imgsz: int, conf: float = 0.25, iou: floa
 
     from .heads import load_model, patch_for_npu, run_patched
     from .offline import configure_ultralytics
-    from .postprocess import decode_dense, postprocess
-    from .preprocess import load_image, to_nchw_float, letterbox
+    from .board.postprocess import decode_dense, postprocess
+    from .board.preprocess import load_image, to_nchw_float, letterbox
 
     if run_dir is not None:
         configure_ultralytics(run_dir)
@@ -119,11 +119,11 @@ def _fold(rows: list[dict], spec: dict) -> dict:
 
 def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou: float = 0.45, names=None,
                        save=None, run_dir=None):
-    """Side by side: ultralytics' own predict (left) and the patched head + helpers.postprocess (right)."""
+    """Side by side: ultralytics' own predict (left) and the patched head + helpers.board.postprocess (right)."""
     from .heads import load_model, patch_for_npu, run_patched
     from .offline import configure_ultralytics
-    from .postprocess import postprocess
-    from .preprocess import load_image
+    from .board.postprocess import postprocess
+    from .board.preprocess import load_image
     from .viz import draw_detections, show_images
 
     if run_dir is not None:

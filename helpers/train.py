@@ -98,11 +98,9 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     saved checkpoint, and the settings used.
     """
     configure_ultralytics(run_dir)
-    import torch
     from ultralytics import YOLO
-    from ultralytics.nn.tasks import load_checkpoint
 
-    from .activations import activation_census, write_model_yaml
+    from .activations import write_model_yaml
     from .data import check_dataset
 
     stage = stage_dir(run_dir, "01_train")
@@ -115,40 +113,60 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
                 "batch": batch, "nbs": nbs, "seed": seed, "scale": scale, "device": device, "patience": patience,
                 "lr0": lr0, "close_mosaic": close_mosaic, "fit_boxes": fit_boxes, "extra": extra or {}}
     fp = _fingerprint(settings)
-    weights = stage / f"{variant}.pt"
-    record_file = stage / f"{variant}.train.json"
+    weights, record_file = stage / f"{variant}.pt", stage / f"{variant}.train.json"
     if not force and weights.is_file() and record_file.is_file():
         rec = json.loads(record_file.read_text())
         if rec.get("fingerprint") == fp:
-            rec["reused"] = True
-            return rec
+            return {**rec, "reused": True}
 
     # ultralytics appends to an existing results.csv: start the variant's run folder afresh
     # (the previous weights stay in place until the new ones replace them atomically)
     shutil.rmtree(stage / "ultralytics" / variant, ignore_errors=True)
     model = YOLO(str(model_yaml), task="detect")
-    if device == "cpu":
-        cpu_threads = cpu_threads or len(os.sched_getaffinity(0))
-        # ultralytics' device selection leaves torch one thread fewer than the CPU has cores: on a
-        # 2-core machine, one thread, half the machine idle. Training gets every core back.
-        model.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(cpu_threads))
-    threads_seen: set = set()  # what torch really used, checked every epoch (recorded, and tested)
-    model.add_callback("on_train_epoch_start", lambda trainer: threads_seen.add(torch.get_num_threads()))
-    box_init: dict = {}
-    if fit_boxes:
-        def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
-            for m in (trainer.model, getattr(trainer.ema, "ema", None)):
-                if m is not None:
-                    box_init.update(fit_box_init(m, imgsz))
-        model.add_callback("on_pretrain_routine_end", _fit)
+    seen = _add_callbacks(model, device, imgsz, fit_boxes, cpu_threads)
     t0 = time.perf_counter()
     model.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
                 optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic,
                 device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
                 project=str(stage / "ultralytics"), name=variant, exist_ok=True, pretrained=False, plots=True,
                 verbose=False, **(extra or {}))
-    wall = time.perf_counter() - t0
-    trainer = model.trainer
+    rec = _record(model.trainer, weights, time.perf_counter() - t0, seen)
+    rec.update(variant=variant, model_yaml=str(model_yaml), device=device, settings=settings, fingerprint=fp,
+               reused=False)
+    write_json(record_file, rec)
+    return rec
+
+
+def _add_callbacks(model, device: str, imgsz: int, fit_boxes: bool, cpu_threads: int | None) -> dict:
+    """Ultralytics' documented callbacks: every CPU core, the thread count seen, the initial boxes.
+
+    Returns what they observe during training: ``{"threads": set, "box_init": {stride: px}}``.
+    """
+    import torch
+
+    seen: dict = {"threads": set(), "box_init": {}}
+    if device == "cpu":
+        threads = cpu_threads or len(os.sched_getaffinity(0))
+        # ultralytics' device selection leaves torch one thread fewer than the CPU has cores: on a
+        # 2-core machine, one thread, half the machine idle. Training gets every core back.
+        model.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(threads))
+    # what torch really used, checked every epoch (recorded, and tested)
+    model.add_callback("on_train_epoch_start", lambda trainer: seen["threads"].add(torch.get_num_threads()))
+    if fit_boxes:
+        def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
+            for m in (trainer.model, getattr(trainer.ema, "ema", None)):
+                if m is not None:
+                    seen["box_init"].update(fit_box_init(m, imgsz))
+        model.add_callback("on_pretrain_routine_end", _fit)
+    return seen
+
+
+def _record(trainer, weights: Path, wall: float, seen: dict) -> dict:
+    """Copy the best checkpoint to ``weights`` (atomically) and describe the run for metrics.json."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from .activations import activation_census
+
     run_folder = Path(trainer.save_dir)
     best = run_folder / "weights" / "best.pt"
     if not best.is_file():
@@ -157,10 +175,8 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     m = trainer.metrics or {}
     epochs_run = len(read_results_csv(run_folder / "results.csv"))
     ckpt_model, _ = load_checkpoint(weights)
-    rec = {
-        "variant": variant,
+    return {
         "weights": str(weights),
-        "model_yaml": str(model_yaml),
         "ultralytics_run": str(run_folder),
         "mAP50": float(m.get("metrics/mAP50(B)", float("nan"))),
         "mAP50_95": float(m.get("metrics/mAP50-95(B)", float("nan"))),
@@ -169,17 +185,11 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
         "epochs": epochs_run,
         "train_seconds": round(wall, 1),
         "seconds_per_epoch": round(wall / max(epochs_run, 1), 2),
-        "device": device,
-        "torch_threads": sorted(threads_seen),
+        "torch_threads": sorted(seen["threads"]),
         "activation_census": activation_census(ckpt_model),
-        "initial_box_px": {str(k): v for k, v in box_init.items()},
+        "initial_box_px": {str(k): v for k, v in seen["box_init"].items()},
         "parameters": int(sum(p.numel() for p in ckpt_model.parameters())),
-        "settings": settings,
-        "fingerprint": fp,
-        "reused": False,
     }
-    write_json(record_file, rec)
-    return rec
 
 
 def read_results_csv(path: str | os.PathLike) -> list[dict[str, float]]:

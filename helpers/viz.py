@@ -7,36 +7,16 @@ import os
 import cv2
 import numpy as np
 
-_PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
-            (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0)]
-
-
-def colour(c: int) -> tuple[int, int, int]:
-    return _PALETTE[int(c) % len(_PALETTE)]
-
-
-def draw_detections(image_bgr: np.ndarray, boxes, scores, classes, names=None, thickness: int = 2) -> np.ndarray:
-    """A copy of the image with boxes and 'name score' labels."""
-    img = image_bgr.copy()
-    for b, s, c in zip(np.asarray(boxes).reshape(-1, 4), np.ravel(scores), np.ravel(classes)):
-        x1, y1, x2, y2 = (int(round(v)) for v in b)
-        col = colour(c)
-        cv2.rectangle(img, (x1, y1), (x2, y2), col, thickness)
-        label = f"{names[int(c)] if names else int(c)} {float(s):.2f}"
-        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
-        y = max(y1, th + 3)
-        cv2.rectangle(img, (x1, y - th - 3), (x1 + tw + 2, y), col, -1)
-        cv2.putText(img, label, (x1 + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    return img
+from .board.draw import colour, draw_detections  # noqa: F401  (the one drawing routine)
 
 
 def draw_labels(image_bgr: np.ndarray, labels: np.ndarray, names=None) -> np.ndarray:
     """Ground-truth YOLO labels (cls, xc, yc, w, h normalised) drawn on a copy of the image."""
+    from .data import labels_to_xyxy
+
     h, w = image_bgr.shape[:2]
     lab = np.asarray(labels, np.float32).reshape(-1, 5)
-    boxes = np.stack([(lab[:, 1] - lab[:, 3] / 2) * w, (lab[:, 2] - lab[:, 4] / 2) * h,
-                      (lab[:, 1] + lab[:, 3] / 2) * w, (lab[:, 2] + lab[:, 4] / 2) * h], 1)
-    return draw_detections(image_bgr, boxes, np.ones(len(lab)), lab[:, 0].astype(int), names, 1)
+    return draw_detections(image_bgr, labels_to_xyxy(lab, w, h), np.ones(len(lab)), lab[:, 0].astype(int), names, 1)
 
 
 def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save: str | os.PathLike | None = None):
@@ -136,7 +116,7 @@ def plot_score_histograms(series: dict[str, np.ndarray], floor: float = 0.01, bi
 def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, iou: float = 0.45,
                  use_score_sum: bool = True) -> list[np.ndarray]:
     """One val image drawn with the detections of each runtime in ``panels`` ({label: outputs per image})."""
-    from .postprocess import postprocess
+    from .board.postprocess import postprocess
 
     im = es.images[index]
     orig = cv2.imread(str(im.path))

@@ -20,11 +20,11 @@ os.environ["YOLO_AUTOINSTALL"] = "0"
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A small synthetic dataset (generated once per test session)."""
-    from helpers import data
+    from helpers import data, synthetic
 
     root = tmp_path_factory.mktemp("tiny_data")
-    cfg = data.SynthConfig(n_train=12, n_val=6, seed=3)
-    return data.check_dataset(data.generate_synthetic(root, cfg, progress=False))
+    cfg = synthetic.SynthConfig(n_train=12, n_val=6, seed=3)
+    return data.check_dataset(synthetic.generate_synthetic(root, cfg, progress=False))
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import data
+from helpers import data, synthetic
 
 
 def _digest(folder: Path) -> str:
@@ -17,29 +17,29 @@ def _digest(folder: Path) -> str:
 
 
 def test_same_seed_gives_identical_files(tmp_path):
-    cfg = data.SynthConfig(n_train=6, n_val=3, seed=11)
-    a = data.generate_synthetic(tmp_path / "a", cfg, progress=False).parent
-    b = data.generate_synthetic(tmp_path / "b", cfg, progress=False).parent
+    cfg = synthetic.SynthConfig(n_train=6, n_val=3, seed=11)
+    a = synthetic.generate_synthetic(tmp_path / "a", cfg, progress=False).parent
+    b = synthetic.generate_synthetic(tmp_path / "b", cfg, progress=False).parent
     assert _digest(a) == _digest(b)
-    c = data.generate_synthetic(tmp_path / "c", data.SynthConfig(n_train=6, n_val=3, seed=12), progress=False).parent
+    c = synthetic.generate_synthetic(tmp_path / "c", synthetic.SynthConfig(n_train=6, n_val=3, seed=12), progress=False).parent
     assert _digest(a) != _digest(c)
 
 
 def test_generation_is_reused_not_redone(tmp_path):
-    cfg = data.SynthConfig(n_train=4, n_val=2, seed=1)
-    y1 = data.generate_synthetic(tmp_path, cfg, progress=False)
+    cfg = synthetic.SynthConfig(n_train=4, n_val=2, seed=1)
+    y1 = synthetic.generate_synthetic(tmp_path, cfg, progress=False)
     stamp = y1.stat().st_mtime_ns
-    y2 = data.generate_synthetic(tmp_path, cfg, progress=False)
+    y2 = synthetic.generate_synthetic(tmp_path, cfg, progress=False)
     assert y1 == y2 and y2.stat().st_mtime_ns == stamp
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shapes-tmp")]
 
 
 def test_synthetic_set_has_what_the_workbook_needs():
     """>= 4 classes, empty images, occlusion, and sizes from small to ~half the image."""
-    cfg = data.SynthConfig(n_train=150, n_val=0, seed=0)
+    cfg = synthetic.SynthConfig(n_train=150, n_val=0, seed=0)
     sizes, classes, empty = [], set(), 0
     for i in range(cfg.n_train):
-        img, labels = data.render_sample(cfg, "train", i)
+        img, labels = synthetic.render_sample(cfg, "train", i)
         assert img.dtype == np.uint8 and img.ndim == 3
         if not labels:
             empty += 1
@@ -47,7 +47,7 @@ def test_synthetic_set_has_what_the_workbook_needs():
             assert 0 <= x - w / 2 and x + w / 2 <= 1 and 0 <= y - h / 2 and y + h / 2 <= 1
             sizes.append(max(w * img.shape[1], h * img.shape[0]) / max(img.shape[:2]))
             classes.add(c)
-    assert len(classes) == len(data.CLASSES) >= 4
+    assert len(classes) == len(synthetic.CLASSES) >= 4
     assert empty >= 3
     sizes = np.array(sizes)
     assert sizes.min() < 0.08 and sizes.max() > 0.35
@@ -56,10 +56,10 @@ def test_synthetic_set_has_what_the_workbook_needs():
 
 
 def test_occluded_objects_lose_their_label():
-    cfg = data.SynthConfig(n_train=1, n_val=0, seed=0, max_objects=6, min_visible=1.01, empty_prob=0)
+    cfg = synthetic.SynthConfig(n_train=1, n_val=0, seed=0, max_objects=6, min_visible=1.01, empty_prob=0)
     # min_visible above 1: every object that is touched at all by a later one loses its label
-    strict = sum(len(data.render_sample(cfg, "train", i)[1]) for i in range(40))
-    loose = sum(len(data.render_sample(data.SynthConfig(n_train=1, n_val=0, seed=0, max_objects=6, min_visible=0.0,
+    strict = sum(len(synthetic.render_sample(cfg, "train", i)[1]) for i in range(40))
+    loose = sum(len(synthetic.render_sample(synthetic.SynthConfig(n_train=1, n_val=0, seed=0, max_objects=6, min_visible=0.0,
                                                         empty_prob=0), "train", i)[1]) for i in range(40))
     assert strict < loose
 
@@ -67,8 +67,8 @@ def test_occluded_objects_lose_their_label():
 # --------------------------------------------------------------------------- data.yaml checks
 @pytest.fixture()
 def user_set(tmp_path):
-    cfg = data.SynthConfig(n_train=3, n_val=2, seed=5)
-    src = data.generate_synthetic(tmp_path / "src", cfg, progress=False).parent
+    cfg = synthetic.SynthConfig(n_train=3, n_val=2, seed=5)
+    src = synthetic.generate_synthetic(tmp_path / "src", cfg, progress=False).parent
     return src
 
 

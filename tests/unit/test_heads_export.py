@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import export, heads, postprocess
+from helpers import export, heads
+from helpers.board import postprocess
 
 IMGSZ = 128
 

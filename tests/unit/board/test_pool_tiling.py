@@ -1,13 +1,13 @@
-"""helpers.pool (ordered, bounded) and helpers.tiling (grid, cross-tile merge)."""
+"""helpers.board.pool (ordered, bounded) and helpers.board.tiling (grid, cross-tile merge)."""
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from helpers import tiling
-from helpers.pool import OrderedPool
-from helpers.postprocess import Detections
+from helpers.board import tiling
+from helpers.board.pool import OrderedPool
+from helpers.board.postprocess import Detections
 
 
 class SlowRuntime:

@@ -13,20 +13,25 @@ undo letterbox) and end to end, and prints a summary table.
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .atomic import write_json
+from .draw import draw_detections
 from .pool import OrderedPool
 from .postprocess import Detections, batched_nms, postprocess
 from .preprocess import letterbox
-from .runtime import RuntimeFailure, open_runtime
+from .records import read_bundle_config
+from .runtime import BACKENDS, open_runtime
+from .targets import SOCS
 from .tiling import merge_tiles, tile_grid
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -115,23 +120,6 @@ def iter_frames(source: str | os.PathLike, max_frames: int | None = None):
         n += 1
 
 
-def draw(frame: np.ndarray, det: Detections, labels) -> np.ndarray:
-    out = frame.copy()
-    for b, s, c in zip(det.boxes.astype(int), det.scores, det.classes):
-        col = tuple(int(v) for v in np.random.default_rng(int(c) + 7).integers(60, 255, 3))
-        cv2.rectangle(out, (b[0], b[1]), (b[2], b[3]), col, 2)
-        name = labels[int(c)] if labels and int(c) < len(labels) else str(int(c))
-        cv2.putText(out, f"{name} {s:.2f}", (b[0], max(12, b[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, col, 1)
-    return out
-
-
-def load_bundle_config(bundle: str | os.PathLike) -> dict:
-    p = Path(bundle) / "config.json"
-    if not p.is_file():
-        raise FileNotFoundError(f"{p} is missing: is {bundle} a deploy bundle (07_deploy_board.ipynb builds one)?")
-    return json.loads(p.read_text())
-
-
 def summarize_timings(per_frame: list[dict]) -> dict:
     out = {}
     for k in STAGES:
@@ -141,76 +129,100 @@ def summarize_timings(per_frame: list[dict]) -> dict:
     return out
 
 
-def run(source, bundle, out_dir, backend: str = "auto", cores: int = 1, tile: int = 0, overlap: int = 64,
-        cascade: bool = False, cascade_split: float | None = None, conf: float | None = None, iou: float | None = None,
-        model: str | None = None, max_frames: int | None = None, save_images: bool = True, log=print,
-        cascade_model: str | None = None) -> dict:
-    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures) to ``out_dir``."""
-    cfg = load_bundle_config(bundle)
-    bundle = Path(bundle)
-    model_path = Path(model) if model else bundle / cfg["model"]
-    if backend == "onnx" and not model:
-        model_path = bundle / cfg["onnx"]
-    imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
-    conf = cfg.get("conf", 0.25) if conf is None else conf
-    iou = cfg.get("iou", 0.45) if iou is None else iou
-    use_sum = bool(cfg.get("score_sum", True))
-    if cascade and not tile:
-        tile = imgsz
-    # the cascade takes from the whole frame only objects too big to sit well inside one tile
-    split = cascade_split if cascade_split is not None else 0.5 * tile
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class RunSettings:
+    """How the runner runs: the command-line options of ``run.py``, as one value."""
+
+    backend: str = "auto"              # auto: rknnlite on a board, the simulator on a PC
+    cores: int = 1                     # runtime contexts (one per NPU core: 3 on an RK3588)
+    tile: int = 0                      # tile size in pixels (0: the whole frame, letterboxed)
+    overlap: int = 64                  # tile overlap in pixels
+    cascade: bool = False              # large objects from the whole frame, small ones from tiles
+    cascade_split: float | None = None  # box size (px) between small and large; default half the tile
+    cascade_model: str | None = None   # a second model for the whole-frame pass of the cascade
+    conf: float | None = None          # thresholds (default: the bundle's)
+    iou: float | None = None
+    model: str | None = None           # a .rknn or .onnx instead of the bundle's model
+    max_frames: int | None = None
+    save_images: bool = True
+
+
+def _open_contexts(model_path, s: RunSettings, npu_cores: int) -> tuple[list, dict]:
+    """One runtime per context (context i on NPU core i mod the target's cores), plus the cascade's second model."""
     runtimes, large = [], {}
     try:
-        for i in range(max(1, cores)):
-            runtimes.append(open_runtime(model_path, backend, core=i if cores > 1 else "auto"))
-            if cascade and cascade_model:  # the second model of the cascade, one context per worker
-                large[id(runtimes[-1])] = open_runtime(cascade_model, backend, core=i if cores > 1 else "auto")
+        for i in range(max(1, s.cores)):
+            core = i if s.cores > 1 else "auto"
+            runtimes.append(open_runtime(model_path, s.backend, core=core, npu_cores=npu_cores))
+            if s.cascade and s.cascade_model:
+                large[id(runtimes[-1])] = open_runtime(s.cascade_model, s.backend, core=core, npu_cores=npu_cores)
+    except BaseException:
+        for rt in runtimes + list(large.values()):
+            rt.close()
+        raise
+    return runtimes, large
 
-        def work(rt, item):
-            name, frame = item
-            t = {}
-            t0 = time.perf_counter()
-            if cascade:
-                det = detect_cascade(rt, frame, imgsz, conf, iou, tile, overlap, split, large.get(id(rt)),
-                                     use_score_sum=use_sum, timings=t)
-            elif tile:
-                det = detect_tiled(rt, frame, imgsz, conf, iou, tile, overlap, use_sum, t)
-            else:
-                det = detect(rt, frame, imgsz, conf, iou, use_sum, t)
-            t["end_to_end_ms"] = 1000 * (time.perf_counter() - t0)
-            return name, frame, det, t
 
-        frames, per_frame = [], []
+def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: bool, large: dict):
+    tile = s.tile or (imgsz if s.cascade else 0)
+    split = s.cascade_split if s.cascade_split is not None else 0.5 * tile  # objects too big for one tile
+
+    def work(rt, item):
+        name, frame = item
+        t = {}
+        t0 = time.perf_counter()
+        if s.cascade:
+            det = detect_cascade(rt, frame, imgsz, conf, iou, tile, s.overlap, split, large.get(id(rt)),
+                                 use_score_sum=use_sum, timings=t)
+        elif tile:
+            det = detect_tiled(rt, frame, imgsz, conf, iou, tile, s.overlap, use_sum, t)
+        else:
+            det = detect(rt, frame, imgsz, conf, iou, use_sum, t)
+        t["end_to_end_ms"] = 1000 * (time.perf_counter() - t0)
+        return name, frame, det, t
+    return work, tile
+
+
+def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print) -> dict:
+    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures) to ``out_dir``."""
+    s = settings or RunSettings()
+    cfg, bundle, out_dir = read_bundle_config(bundle), Path(bundle), Path(out_dir)
+    model_path = Path(s.model) if s.model else bundle / cfg["onnx" if s.backend == "onnx" else "model"]
+    imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
+    conf = cfg.get("conf", 0.25) if s.conf is None else s.conf
+    iou = cfg.get("iou", 0.45) if s.iou is None else s.iou
+    soc = SOCS.get(cfg.get("target", "rk3588"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
+    work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large)
+    frames, per_frame = [], []
+    try:
         t_start = time.perf_counter()
         with OrderedPool(runtimes, work) as pool:
-            for name, frame, det, t in pool.map(iter_frames(source, max_frames)):
+            for name, frame, det, t in pool.map(iter_frames(source, s.max_frames)):
                 frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
                                "detections": det.to_records(labels)})
                 per_frame.append(t)
-                if save_images:
+                if s.save_images:
                     target = out_dir / f"{name}.jpg"
                     tmp = target.with_name(f".{target.name}.tmp.jpg")
-                    cv2.imwrite(str(tmp), draw(frame, det, labels))
+                    cv2.imwrite(str(tmp), draw_detections(frame, det.boxes, det.scores, det.classes, labels))
                     os.replace(tmp, target)
         wall = time.perf_counter() - t_start
     finally:
         for rt in runtimes + list(large.values()):
             rt.close()
-    result = {"backend": runtimes[0].backend if runtimes else backend, "model": str(model_path), "cores": cores,
-              "tile": tile, "overlap": overlap, "cascade": cascade, "conf": conf, "iou": iou, "frames": frames,
-              "timings": summarize_timings(per_frame), "frames_per_second": round(len(frames) / wall, 2) if wall else None}
-    target = out_dir / "detections.json"
-    tmp = target.with_name(".detections.json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, target)
+    result = {"backend": runtimes[0].backend, "model": str(model_path), "cores": s.cores, "tile": tile,
+              "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames,
+              "timings": summarize_timings(per_frame),
+              "frames_per_second": round(len(frames) / wall, 2) if wall else None}
+    write_json(out_dir / "detections.json", result)
     if log:
-        log(f"{len(frames)} frame(s), backend {result['backend']}, {cores} context(s): "
+        log(f"{len(frames)} frame(s), backend {result['backend']}, {s.cores} context(s): "
             f"{result['frames_per_second']} frames/s")
         for k, v in result["timings"].items():
             log(f"  {k:<16} mean {v['mean']:8.2f}  median {v['median']:8.2f}")
-        log(f"results: {target}")
+        log(f"results: {out_dir / 'detections.json'}")
     return result
 
 
@@ -219,7 +231,7 @@ def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespa
     p.add_argument("source", help="an image, a folder of images, or a video file")
     p.add_argument("--bundle", default=bundle_default or ".", help="the bundle folder (default: this runner's)")
     p.add_argument("--model", help="a .rknn or .onnx file instead of the bundle's model")
-    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "simulator", "toolkit", "rknnlite"],
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
                    help="auto: rknnlite on a board, the simulator on a PC")
     p.add_argument("--cores", type=int, default=1, help="runtime contexts; on an RK3588 use 3 (one per NPU core)")
     p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frame letterboxed)")
@@ -235,12 +247,16 @@ def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespa
     return p.parse_args(argv)
 
 
+def settings_from_args(a: argparse.Namespace) -> RunSettings:
+    known = {f.name for f in dataclasses.fields(RunSettings)}
+    return RunSettings(**{k: v for k, v in vars(a).items() if k in known}, save_images=not a.no_images)
+
+
 def main(argv=None, bundle_default: str | None = None) -> int:
     a = parse_args(argv, bundle_default)
     try:
-        run(a.source, a.bundle, a.out, a.backend, a.cores, a.tile, a.overlap, a.cascade, a.cascade_split, a.conf,
-            a.iou, a.model, a.max_frames, not a.no_images, cascade_model=a.cascade_model)
-    except (FileNotFoundError, ValueError, RuntimeFailure) as e:
+        run(a.source, a.bundle, a.out, settings_from_args(a))
+    except (FileNotFoundError, ValueError, RuntimeError) as e:  # RuntimeFailure, or a PC backend's own
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from helpers import postprocess as pp
-from helpers import preprocess
+from helpers.board import postprocess as pp
+from helpers.synthetic import head_outputs
+from helpers.board import preprocess
 
 
 def make_outputs(boxes, classes, nc, input_hw, scores=None, levels=None, score_sum=True, strides=(8, 16, 32)):
@@ -126,3 +127,36 @@ def test_letterbox_rejects_a_missing_image():
         preprocess.letterbox(None, 320)
     with pytest.raises(FileNotFoundError):
         preprocess.load_image("/nonexistent.jpg")
+
+
+def test_batched_nms_equals_the_numpy_reference_index_for_index():
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n = int(rng.integers(1, 250))
+        xy = rng.uniform(0, 600, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(2, 150, (n, 2))], 1).astype(np.float32)
+        scores = rng.uniform(0.01, 1, n).astype(np.float32)
+        if trial % 3 == 0:
+            scores = np.round(scores, 2).astype(np.float32)  # ties: the earlier box wins in both
+        classes = rng.integers(0, 5, n)
+        ref = pp.nms_reference(pp.class_offset_boxes(boxes, classes), scores, 0.45)
+        np.testing.assert_array_equal(pp.batched_nms(boxes, scores, classes, 0.45), ref)
+
+
+@pytest.mark.parametrize("nc,imgsz,conf", [(80, 640, 0.25), (5, 320, 0.25), (5, 320, 0.001)])
+def test_fast_postprocess_equals_the_plain_decode(nc, imgsz, conf):
+    """The gathered, batched post-process gives the detections of the plain one: every cell decoded
+    (decode_dense), thresholded on its best class, greedy numpy NMS."""
+    rng = np.random.default_rng(nc + imgsz)
+    for _ in range(5):
+        outs = head_outputs(rng, nc, imgsz, 12)
+        det = pp.postprocess(outs, (imgsz, imgsz), conf, 0.45)
+        boxes, scores, levels = pp.decode_dense(outs, (imgsz, imgsz))
+        best, score = scores.argmax(1), scores.max(1)
+        sel = score > conf
+        keep = pp.nms_reference(pp.class_offset_boxes(boxes[sel], best[sel]), score[sel], 0.45)[:300]
+        assert len(det) == len(keep) > 0
+        np.testing.assert_array_equal(det.classes, best[sel][keep])
+        np.testing.assert_allclose(det.scores, score[sel][keep], atol=1e-6)
+        np.testing.assert_allclose(det.boxes, boxes[sel][keep], atol=1e-3)
+        np.testing.assert_array_equal(det.levels, levels[sel][keep])

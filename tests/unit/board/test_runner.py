@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import runner
+from helpers.board import runner
 
 
 def test_frames_from_image_folder_and_video(tmp_path):

@@ -1,4 +1,4 @@
-"""CPU post-processing of the NPU head's outputs. Board-side: numpy only.
+"""CPU post-processing of the NPU head's outputs. Board-side: numpy and OpenCV only.
 
 The patched head (see ``helpers.heads``) gives, per stride s in (8, 16, 32):
 
@@ -13,13 +13,16 @@ Decoding, vectorised over cells (no Python loop over the grid):
 2. class = argmax, score = max of the kept cells;
 3. DFL: softmax over the 16 bins, then the expectation -> distances in grid units;
 4. box = (grid + 0.5 -/+ distance) * stride (xyxy, model-input pixels);
-5. per-class NMS, highest score first.
+5. per-class NMS, highest score first (OpenCV's batched NMS, in C++).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 REG_MAX = 16
@@ -53,8 +56,9 @@ class Detections:
         return out
 
 
-@dataclass(frozen=True)
-class Level:
+class Level(NamedTuple):
+    """One stride's outputs (a named tuple: cheap to make, as the post-process makes three per frame)."""
+
     box: np.ndarray  # (4*reg_max, H, W)
     cls: np.ndarray  # (nc, H, W)
     score_sum: np.ndarray | None  # (1, H, W) or None
@@ -89,23 +93,34 @@ def split_levels(outputs, input_hw=None) -> list[Level]:
     return levels
 
 
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """Numerically stable softmax along ``axis`` (the one softmax of the workbook)."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def dfl_expectation(logits: np.ndarray) -> np.ndarray:
     """(4*reg_max, N) bin logits -> (4, N) expected distances: softmax over bins, then sum(p * bin)."""
     reg = logits.shape[0] // 4
-    x = logits.reshape(4, reg, -1).astype(np.float32)
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return (e * np.arange(reg, dtype=np.float32)[None, :, None]).sum(1) / e.sum(1)
+    x = logits.reshape(4, reg, -1).astype(np.float32, copy=False)
+    e = np.exp(x - x.max(axis=1, keepdims=True))  # softmax, normalised once at the end:
+    moments = _moment_weights(reg) @ e  # (4, 2, N): sum(e) and sum(e * bin) in one matmul
+    return moments[:, 1] / moments[:, 0]
 
 
-def _decode_cells(level: Level, idx: np.ndarray) -> np.ndarray:
-    """xyxy boxes (input pixels) of the flat cell indices ``idx`` of one level."""
-    h, w = level.box.shape[1:]
-    logits = level.box.reshape(level.box.shape[0], h * w)[:, idx]
+@functools.lru_cache(maxsize=4)
+def _moment_weights(reg: int) -> np.ndarray:
+    return np.stack([np.ones(reg, np.float32), np.arange(reg, dtype=np.float32)])
+
+
+def decode_boxes(logits: np.ndarray, gx: np.ndarray, gy: np.ndarray, stride) -> np.ndarray:
+    """xyxy boxes (input pixels, float32) of cells at grid column ``gx`` / row ``gy``: DFL distances
+    around the cell centre, times the stride."""
     ltrb = dfl_expectation(logits)
-    gx = (idx % w).astype(np.float32) + 0.5
-    gy = (idx // w).astype(np.float32) + 0.5
-    return (np.stack([gx - ltrb[0], gy - ltrb[1], gx + ltrb[2], gy + ltrb[3]], 1) * level.stride).astype(np.float32)
+    cx = gx.astype(np.float32) + 0.5
+    cy = gy.astype(np.float32) + 0.5
+    return (np.stack([cx - ltrb[0], cy - ltrb[1], cx + ltrb[2], cy + ltrb[3]], 1)
+            * np.asarray(stride, np.float32).reshape(-1, 1))
 
 
 def decode_dense(outputs, input_hw=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,7 +132,8 @@ def decode_dense(outputs, input_hw=None) -> tuple[np.ndarray, np.ndarray, np.nda
     boxes, scores, lv = [], [], []
     for k, level in enumerate(split_levels(outputs, input_hw)):
         n = level.box.shape[1] * level.box.shape[2]
-        boxes.append(_decode_cells(level, np.arange(n)))
+        gy, gx = np.divmod(np.arange(n), level.box.shape[2])
+        boxes.append(decode_boxes(level.box.reshape(level.box.shape[0], n), gx, gy, level.stride))
         scores.append(level.cls.reshape(level.cls.shape[0], n).T)
         lv.append(np.full(n, k))
     return np.concatenate(boxes), np.concatenate(scores).astype(np.float32), np.concatenate(lv)
@@ -135,35 +151,55 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
-    """Greedy NMS; indices kept, highest score first. A box is dropped when IoU > iou_thres."""
-    order = np.argsort(-scores, kind="stable")
-    boxes = boxes[order]
-    x1, y1, x2, y2 = boxes.T
+def nms_reference(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
+    """Greedy NMS in plain numpy (float64), the readable reference of :func:`batched_nms`.
+
+    Indices kept, highest score first (ties: the earlier box first). A box is dropped when its
+    IoU with a kept box is above ``iou_thres``. One Python iteration per kept box.
+    """
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    x1, y1, x2, y2 = np.asarray(boxes, np.float64)[order].T
     areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    keep = []
-    alive = np.ones(len(order), bool)
+    keep, alive = [], np.ones(len(order), bool)
     for i in range(len(order)):  # loop over surviving boxes, vectorised over the rest
         if not alive[i]:
             continue
         keep.append(i)
         rest = np.nonzero(alive[i + 1:])[0] + i + 1
-        if not len(rest):
-            break
         w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
         h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
         inter = w * h
-        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        alive[rest[iou > iou_thres]] = False
+        alive[rest[inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9) > iou_thres]] = False
     return order[np.array(keep, dtype=np.int64)]
 
 
+def class_offset_boxes(boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Boxes of different classes shifted apart (float64) so that one NMS pass never mixes classes."""
+    b = np.asarray(boxes, np.float64)
+    return b + classes.astype(np.float64)[:, None] * (float(np.abs(b).max()) + 1.0)
+
+
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_thres: float) -> np.ndarray:
-    """Per-class NMS in one pass: boxes of different classes are shifted apart so they never overlap."""
+    """Per-class NMS in one pass (OpenCV's C++ ``NMSBoxesBatched``): indices kept, highest score first.
+
+    The same rule as :func:`nms_reference` on class-offset boxes (a unit test checks they agree
+    index for index), without a Python loop: this is what makes the post-process cheap.
+    """
     if len(boxes) == 0:
         return np.zeros((0,), np.int64)
-    offset = classes.astype(np.float32)[:, None] * (float(np.abs(boxes).max()) + 1.0)
-    return nms(boxes + offset, scores, iou_thres)
+    xywh = np.array(boxes, np.float64)  # a copy: xyxy -> xywh in place
+    xywh[:, 2:] -= xywh[:, :2]
+    # Python lists cross OpenCV's binding faster than arrays (measured: 27 vs 48 us for 100 boxes)
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
+                                   np.asarray(classes).tolist(), 0.0, float(iou_thres))
+    return np.asarray(keep, np.int64).reshape(-1)
+
+
+def drop_score_sum(outputs: list) -> list:
+    """The 9-output layout without its score-sum outputs: the 6-output layout (box, cls per stride)."""
+    if len(outputs) != 9:
+        raise ValueError(f"expected the 9 outputs (box, cls, score-sum per stride), got {len(outputs)}")
+    return [o for i, o in enumerate(outputs) if i % 3 != 2]
 
 
 def split_concat_output(output: np.ndarray, input_hw, nc: int, strides=(8, 16, 32), reg_max: int = REG_MAX
@@ -184,6 +220,26 @@ def split_concat_output(output: np.ndarray, input_hw, nc: int, strides=(8, 16, 3
     return res
 
 
+def _prefilter(levels: list[Level], conf_thres: float, use_score_sum: bool):
+    """Cells worth a look, all levels together: their class scores (nc, K), DFL logits (4*reg_max, K),
+    grid x, grid y, stride and level. A cell is kept when its score-sum reaches the threshold (the best
+    class score never exceeds the sum); without a score-sum output, every cell is."""
+    cols = []
+    for level in levels:
+        nc, h, w = level.cls.shape
+        cls = level.cls.reshape(nc, h * w)
+        box = level.box.reshape(level.box.shape[0], h * w)
+        if use_score_sum and level.score_sum is not None:
+            idx = np.flatnonzero(level.score_sum.reshape(-1) >= conf_thres)
+            # np.take keeps the logits C-contiguous: the DFL softmax on them is 3x faster than on a fancy-indexed copy
+            cols.append((cls[:, idx], np.take(box, idx, axis=1), *np.divmod(idx, w)))
+        else:  # every cell
+            cols.append((cls, box, *np.divmod(np.arange(h * w), w)))
+    cls, logits, gy, gx = (np.concatenate(x, axis=-1) for x in zip(*cols))
+    lv = np.repeat(np.arange(len(levels)), [len(c[2]) for c in cols])
+    return cls, logits, gx, gy, np.array([lev.stride for lev in levels], np.float32)[lv], lv
+
+
 def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
                 letterbox=None, use_score_sum: bool = True) -> Detections:
     """Head outputs of one image -> :class:`Detections`.
@@ -194,37 +250,22 @@ def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: flo
         conf_thres: keep a cell when its best class score is above this.
         iou_thres: per-class NMS IoU threshold.
         max_det: keep at most this many detections.
-        letterbox: a :class:`helpers.preprocess.Letterbox` to map boxes back to the original image.
+        letterbox: a :class:`helpers.board.preprocess.Letterbox` to map boxes back to the original image.
         use_score_sum: use the score-sum output to skip cells early (9-output layout).
+
+    The cells of every level are gathered first and decoded together (one DFL softmax, one NMS):
+    at these sizes the cost is the number of numpy calls, not the arithmetic.
     """
-    boxes, scores, classes, levels = [], [], [], []
-    prefiltered = 0
-    for k, level in enumerate(split_levels(outputs, input_hw)):
-        nc, h, w = level.cls.shape
-        cls = level.cls.reshape(nc, h * w)
-        if use_score_sum and level.score_sum is not None:
-            idx = np.flatnonzero(level.score_sum.reshape(-1) >= conf_thres)  # cheap prefilter
-            cls = cls[:, idx]
-        else:
-            idx = np.arange(h * w)
-        prefiltered += len(idx)
-        best = cls.argmax(0)
-        score = cls[best, np.arange(cls.shape[1])]
-        sel = score > conf_thres
-        idx, best, score = idx[sel], best[sel], score[sel]
-        if not len(idx):
-            continue
-        boxes.append(_decode_cells(level, idx))
-        scores.append(score.astype(np.float32))
-        classes.append(best)
-        levels.append(np.full(len(idx), k))
-    if not boxes:
-        return Detections(prefiltered=prefiltered)
-    det = Detections(np.concatenate(boxes), np.concatenate(scores), np.concatenate(classes).astype(np.int64),
-                     np.concatenate(levels).astype(np.int64), prefiltered=prefiltered)
-    det.candidates = len(det)
-    keep = batched_nms(det.boxes, det.scores, det.classes, iou_thres)[:max_det]
-    det = det.take(keep)
+    cls, logits, gx, gy, stride, levels = _prefilter(split_levels(outputs, input_hw), conf_thres, use_score_sum)
+    best, scores = cls.argmax(0), cls.max(0)
+    sel = np.flatnonzero(scores > conf_thres)
+    if not len(sel):
+        return Detections(prefiltered=len(best))
+    boxes = decode_boxes(np.take(logits, sel, axis=1), gx[sel], gy[sel], stride[sel])
+    scores, classes, levels = scores[sel], best[sel], levels[sel]
+    keep = batched_nms(boxes, scores, classes, iou_thres)[:max_det]
+    det = Detections(boxes[keep], scores[keep], classes[keep], levels[keep], prefiltered=len(best),
+                     candidates=len(sel))
     if letterbox is not None:
         det.boxes = letterbox.to_original(det.boxes)
     return det

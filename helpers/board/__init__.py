@@ -1,0 +1,22 @@
+"""Everything that runs on the board: numpy, OpenCV and the standard library only.
+
+The deploy bundle is a verbatim copy of this folder (``bundle/rkdeploy/``), so its modules import
+each other relatively and nothing outside it; PC-side code imports it, never the reverse
+(a test imports every module here with torch, ultralytics, onnx and rknn blocked).
+
+=================  ==========================================================================
+module             its one job
+=================  ==========================================================================
+``preprocess``     letterbox and its inverse, input layouts (NCHW float / NHWC uint8)
+``postprocess``    DFL decode, score-sum prefilter, batched NMS: head outputs -> detections
+``runtime``        one interface over onnxruntime, RKNNLite, toolkit-over-adb (and, on a PC,
+                   the simulator from ``helpers.toolkit``)
+``pool``           N runtime contexts (one per NPU core), results in input order
+``tiling``         large frames in overlapping tiles, merged across tile edges
+``runner``         the bundle's command-line program (``run.py``)
+``records``        the readers of the ``.rknn.json`` build record and the bundle's config.json
+``targets``        the Rockchip SoCs and their NPU core counts
+``draw``           detections drawn on a picture
+``atomic``         atomic file writes
+=================  ==========================================================================
+"""

@@ -1,0 +1,230 @@
+"""One runtime interface over every place the model can run.
+
+``rt.run([x]) -> [outputs]`` with a context-manager lifetime, over:
+
+=============  ==========================================  ==================================
+backend        where                                       input it takes
+=============  ==========================================  ==================================
+``onnx``       onnxruntime, any PC                          NCHW float32 RGB 0..1
+``simulator``  rknn-toolkit2's simulator, x86 PC            NHWC uint8 RGB
+``toolkit``    rknn-toolkit2 driving a board (rknn_server)  NHWC uint8 RGB
+``rknnlite``   RKNNLite on the board itself                 NHWC uint8 RGB
+=============  ==========================================  ==================================
+
+Callers never care about the layout: :meth:`Runtime.infer` takes the letterboxed BGR canvas
+and converts it for the backend. Backends are imported lazily, so the board needs only its own
+(``rknnlite``); this module itself imports numpy and OpenCV only.
+
+The ``simulator`` backend is not here: it needs the workbook's PC package and rknn-toolkit2
+(``helpers.toolkit.simulator``). :func:`open_runtime` finds it only where that package is
+installed, so the same runner runs the simulator on a PC and never carries toolkit code to a board.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .preprocess import to_nchw_float, to_nhwc_uint8
+
+#: every backend name, in the order the runner offers them (the one list)
+BACKENDS = ("onnx", "simulator", "toolkit", "rknnlite")
+#: backends provided by the PC package, not by this folder: name -> "module:class"
+PC_BACKENDS = {"simulator": "helpers.toolkit.simulator:SimulatorRuntime"}
+
+
+class RuntimeFailure(RuntimeError):
+    """A runtime could not be created or could not run (message says what to do)."""
+
+
+class Runtime:
+    """Base class: ``with open_runtime(...) as rt: outputs = rt.run([x])``."""
+
+    backend = "?"
+    layout = "nhwc_uint8"
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        pass
+
+    def run(self, inputs: list) -> list:
+        raise NotImplementedError
+
+    def prepare(self, canvas_bgr: np.ndarray) -> np.ndarray:
+        """The letterboxed BGR canvas in the layout this backend takes."""
+        return to_nchw_float(canvas_bgr) if self.layout == "nchw_float" else to_nhwc_uint8(canvas_bgr)
+
+    def infer(self, canvas_bgr: np.ndarray) -> list:
+        return self.run([self.prepare(canvas_bgr)])
+
+
+class OnnxRuntime(Runtime):
+    """onnxruntime on the CPU: the float reference of every comparison in the workbook."""
+
+    backend, layout = "onnx", "nchw_float"
+
+    def __init__(self, model: str | os.PathLike, threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise RuntimeFailure("the onnx backend needs onnxruntime (pip install onnxruntime)") from e
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, inputs: list) -> list:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(inputs[0], np.float32)})
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _npu_outputs(out, what: str) -> list:
+    if out is None:
+        raise RuntimeFailure(f"{what} returned nothing")
+    return [np.asarray(o, np.float32) for o in out]
+
+
+def toolkit_init_kwargs(target: str, device_id: str | None = None, core_mask: int | None = None,
+                        perf_debug: bool = False, eval_mem: bool = False) -> dict:
+    """Keyword arguments of ``RKNN.init_runtime`` for a board (a test binds them to the real signature)."""
+    kw = {"target": target, "device_id": device_id, "perf_debug": perf_debug, "eval_mem": eval_mem}
+    if core_mask is not None:
+        kw["core_mask"] = core_mask
+    return kw
+
+
+class ToolkitBoardRuntime(Runtime):
+    """rknn-toolkit2 on the PC driving a board over adb through the board's ``rknn_server``.
+
+    ``eval_mem=True`` opens the session in the toolkit's memory-evaluation mode, which
+    :meth:`eval_memory` requires; open a separate session for that measurement.
+    """
+
+    backend = "toolkit"
+
+    def __init__(self, model: str | os.PathLike, target: str = "rk3588", device_id: str | None = None,
+                 core_mask: int | None = None, perf_debug: bool = False, eval_mem: bool = False):
+        from rknn.api import RKNN  # rknn-toolkit2: the PC drives the board
+
+        self.eval_mem = eval_mem
+        self.rknn = RKNN(verbose=False)
+        if self.rknn.load_rknn(str(model)) != 0:
+            raise RuntimeFailure(f"could not load {model}")
+        if self.rknn.init_runtime(**toolkit_init_kwargs(target, device_id, core_mask, perf_debug, eval_mem)) != 0:
+            self.close()
+            raise RuntimeFailure(f"init_runtime(target={target!r}, device_id={device_id!r}) failed: is the board "
+                                 "connected (adb devices), rknn_server running on it, and its librknnrt the same "
+                                 "version as this toolkit? helpers.device.check_versions tells you.")
+
+    def run(self, inputs: list) -> list:
+        return _npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "inference on the board")
+
+    def eval_perf(self) -> dict:
+        return self.rknn.eval_perf(is_print=False)
+
+    def eval_memory(self) -> dict:
+        if not self.eval_mem:
+            raise RuntimeFailure("eval_memory needs a session opened with eval_mem=True (the toolkit's rule)")
+        return self.rknn.eval_memory(is_print=False)
+
+    def close(self) -> None:
+        if getattr(self, "rknn", None) is not None:
+            self.rknn.release()
+            self.rknn = None
+
+
+def core_mask_name(core: int | str, npu_cores: int = 3) -> str:
+    """RKNNLite's constant for a context: core index i -> ``NPU_CORE_<i mod cores>``; "auto" -> ``NPU_CORE_AUTO``."""
+    if core == "auto":
+        return "NPU_CORE_AUTO"
+    if core == "all":
+        return "NPU_CORE_" + "_".join(str(i) for i in range(npu_cores)) if npu_cores > 1 else "NPU_CORE_0"
+    return f"NPU_CORE_{int(core) % max(1, npu_cores)}"
+
+
+class RknnLiteRuntime(Runtime):
+    """RKNNLite on the board (aarch64, with the board's librknnrt.so); one NPU core per context."""
+
+    backend = "rknnlite"
+
+    def __init__(self, model: str | os.PathLike, core: int | str = "auto", npu_cores: int = 3):
+        try:
+            from rknnlite.api import RKNNLite
+        except ImportError as e:
+            raise RuntimeFailure("the rknnlite backend runs on the board: pip install the rknn-toolkit-lite2 wheel "
+                                 "for the board's Python (aarch64) there") from e
+        self.rknn = RKNNLite(verbose=False)
+        if self.rknn.load_rknn(str(model)) != 0:
+            raise RuntimeFailure(f"could not load {model}: built for another platform or toolkit version?")
+        mask = getattr(RKNNLite, core_mask_name(core, npu_cores))
+        if self.rknn.init_runtime(core_mask=mask) != 0:
+            self.close()
+            raise RuntimeFailure("init_runtime failed: is /usr/lib/librknnrt.so present and the same version as the "
+                                 "toolkit that built the model?")
+
+    def run(self, inputs: list) -> list:
+        return _npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "RKNNLite inference")
+
+    def close(self) -> None:
+        if getattr(self, "rknn", None) is not None:
+            self.rknn.release()
+            self.rknn = None
+
+
+def default_backend(model: str | os.PathLike) -> str:
+    """By file suffix: ``.onnx`` -> onnx; ``.rknn`` -> rknnlite on a board (importable), else the simulator."""
+    suffix = Path(model).suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".rknn":
+        import importlib.util
+
+        return "rknnlite" if importlib.util.find_spec("rknnlite") else "simulator"
+    raise RuntimeFailure(f"cannot tell the backend from {model}: expected a .onnx or .rknn file")
+
+
+def _pc_backend(name: str):
+    module, cls = PC_BACKENDS[name].split(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise RuntimeFailure(f"the {name} backend runs on a PC with the workbook installed (pip install -e . and "
+                             f"rknn-toolkit2): {e}") from e
+
+
+def open_runtime(model: str | os.PathLike, backend: str | None = None, core: int | str = "auto",
+                 npu_cores: int = 3, **kw) -> Runtime:
+    """A runtime for ``model``, by backend name or (``None`` / "auto") by file suffix.
+
+    ``core`` picks the NPU core of this context (an index, or "auto"); ``npu_cores`` is the
+    target's core count (:mod:`.targets`), so context ``i`` lands on core ``i mod npu_cores``.
+    """
+    p = Path(model)
+    if not p.is_file():
+        raise RuntimeFailure(f"no model file at {p}")
+    backend = default_backend(p) if backend in (None, "auto") else backend
+    if backend == "onnx":
+        return OnnxRuntime(p, **kw)
+    if backend in PC_BACKENDS:  # its errors come back as this module's RuntimeFailure (a bundle's own copy)
+        try:
+            return _pc_backend(backend)(p, **kw)
+        except RuntimeError as e:
+            raise e if isinstance(e, RuntimeFailure) else RuntimeFailure(str(e)) from e
+    if backend == "toolkit":
+        mask = None if core == "auto" else 1 << (int(core) % max(1, npu_cores))
+        return ToolkitBoardRuntime(p, core_mask=mask, **kw)
+    if backend == "rknnlite":
+        return RknnLiteRuntime(p, core=core, npu_cores=npu_cores)
+    raise RuntimeFailure(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)} or auto")

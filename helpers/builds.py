@@ -1,0 +1,122 @@
+"""Build a model with the toolkit and measure it against onnxruntime (notebooks 04 and 05).
+
+:func:`evaluate_build` builds one :class:`~helpers.toolkit.config.BuildConfig` (in a child
+process), runs the val images on the simulator and compares with onnxruntime on the same
+letterboxed inputs: per-output cosine and max difference, mAP (pycocotools), build time, size.
+:func:`sweep` does it for many configs; a config that fails becomes a row with its error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .metrics import EvalSet, detections, evaluate_outputs, output_agreement
+from .toolkit.config import BuildConfig
+from .toolkit.jobs import simulate
+from .toolkit.logs import ToolkitError
+
+
+def evaluate_build(onnx, cfg: BuildConfig, es: EvalSet, ref_outputs, names, dataset=None, rknn_out=None,
+                   workdir=None, adapt=None, use_score_sum: bool = True) -> tuple[dict, list]:
+    """Build ``onnx`` with ``cfg``, simulate ``es`` and compare with ``ref_outputs`` (onnxruntime).
+
+    ``adapt`` turns one image's simulator outputs into the NPU layout before comparing (for cut
+    or concatenated heads). Returns a table row and the simulator outputs.
+    """
+    t0 = time.perf_counter()
+    res = simulate(onnx, cfg, es.nhwc(), dataset=dataset, rknn_out=rknn_out, workdir=workdir)
+    outs = [adapt(o) for o in res["outputs"]] if adapt else res["outputs"]
+    agree = output_agreement(ref_outputs, outs, names)
+    m = evaluate_outputs(outs, es, use_score_sum=use_score_sum)
+    row = {"config": cfg.name, "quantize": cfg.quantize, "algorithm": cfg.algorithm if cfg.quantize else "-",
+           "method": cfg.method if cfg.quantize else "-", "build_s": res["build_seconds"],
+           "rknn_MB": round(res["rknn_bytes"] / 2**20, 3) if res["rknn_bytes"] else None,
+           "min_cosine": min(a["cosine"] for a in agree), "mAP50": m["mAP50"], "mAP50_95": m["mAP50_95"],
+           "sim_ms_per_image": round(1000 * res["infer_seconds_per_image"], 1),
+           "cosine": {a["output"]: a["cosine"] for a in agree}, "rknn": str(rknn_out) if rknn_out else None,
+           "wall_s": round(time.perf_counter() - t0, 1), "toolkit_errors": res["log"]["errors"]}
+    return row, outs
+
+
+def compare_detections(ref_outputs, test_outputs, es: EvalSet, conf: float = 0.25, iou: float = 0.45,
+                       use_score_sum: bool = True) -> dict:
+    """Detections at a deployment threshold, reference vs test, matched one-to-one per image."""
+    from .parity import match_detections
+
+    ref = detections(ref_outputs, es, conf, iou, use_score_sum=use_score_sum)
+    test = detections(test_outputs, es, conf, iou, use_score_sum=use_score_sum)
+    tot = {"images": len(es), "ref": 0, "test": 0, "matched": 0, "unmatched": 0, "max_box_diff_px": 0.0,
+           "max_score_diff": 0.0}
+    for a, b in zip(ref, test):
+        r = match_detections(a.boxes, a.scores, a.classes, b.boxes, b.scores, b.classes)
+        for k in ("ref", "test", "matched", "unmatched"):
+            tot[k] += r[k]
+        for k in ("max_box_diff_px", "max_score_diff"):
+            tot[k] = max(tot[k], r[k])
+    tot["max_box_diff_px"] = round(tot["max_box_diff_px"], 3)
+    tot["max_score_diff"] = round(tot["max_score_diff"], 4)
+    return tot
+
+
+def sweep(onnx, configs, es, ref_outputs, names, dataset, out_dir, progress: bool = True) -> tuple[list, dict]:
+    """Build and evaluate every config; returns the rows and ``{config name: simulator outputs}``.
+
+    A config that fails to build gives a row with its error instead of stopping the sweep.
+    """
+    from tqdm.auto import tqdm
+
+    rows, outputs = [], {}
+    out_dir = Path(out_dir)
+    for cfg in tqdm(list(configs), desc="configs", disable=not progress):
+        try:
+            row, outs = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=dataset,
+                                       rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn",
+                                       workdir=out_dir / "work")
+            outputs[cfg.name] = outs
+        except ToolkitError as e:
+            row = {"config": cfg.name, "quantize": cfg.quantize, "algorithm": cfg.algorithm, "method": cfg.method,
+                   "error": f"{e.step}: {e.reason}"}
+        rows.append(row)
+    return rows, outputs
+
+
+def quant_configs(target: str, algorithms, methods, **common) -> list[BuildConfig]:
+    return [BuildConfig(target=target, quantize=True, algorithm=a, method=m, **common)
+            for a in algorithms for m in methods]
+
+
+def best_row(rows: list[dict], key: str = "mAP50_95") -> dict:
+    ok = [r for r in rows if "error" not in r]
+    if not ok:
+        raise RuntimeError("no configuration built successfully; see the errors in the table")
+    return max(ok, key=lambda r: (r[key], r["min_cosine"]))
+
+
+def rows_frame(rows: list[dict]):
+    import pandas as pd
+
+    cols = ["config", "build_s", "rknn_MB", "min_cosine", "mAP50", "mAP50_95", "sim_ms_per_image", "error"]
+    df = pd.DataFrame([{k: r.get(k) for k in cols} for r in rows]).set_index("config")
+    return df.drop(columns=[c for c in ("error",) if df[c].isna().all()] if "error" in df else [])
+
+
+def cosine_frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame({r["config"]: r["cosine"] for r in rows if "cosine" in r}).T
+
+
+def try_build(onnx, cfg: BuildConfig, dataset=None, workdir=None) -> dict:
+    """Build and report, without raising: ``{"built": bool, "error": ToolkitError | None, ...}``."""
+    try:
+        res = simulate(onnx, cfg, None, dataset=dataset, workdir=workdir)
+        return {"built": True, "error": None, "build_s": res["build_seconds"]}
+    except ToolkitError as e:
+        return {"built": False, "error": e, "step": e.step, "reason": e.reason}
+
+
+def raise_if_failed(attempt: dict) -> None:
+    if attempt.get("error") is not None:
+        raise attempt["error"]
+

@@ -1,0 +1,108 @@
+"""Notebook 06's conclusions: one small function per finding, each choosing its sentence by the numbers.
+
+Every finding is ``{"id", "value", "text"}`` (plus ``holds`` where the sentence flips): the chain
+test re-derives each ``value`` from the recorded metrics, so a sentence can never drift from them.
+"""
+
+from __future__ import annotations
+
+from .comparisons import map_row, op_counts
+
+#: mAP50 lost to INT8 up to which "INT8 keeps the accuracy"
+INT8_KEEPS_MAP50 = 0.02
+#: share of INT8 class scores at exactly 0.5 above which the scores "collapsed"
+COLLAPSE_SHARE = 0.01
+#: the size saving one blog reports for ReLU over SiLU, and how close counts as "the same"
+BLOG_SIZE_SAVING, SIZE_TOLERANCE = 0.266, 0.03
+#: mAP50 difference below which two head layouts count as equal
+SAME_MAP50 = 0.01
+
+
+def relu_int8_drop(map_rows: list[dict]) -> dict:
+    f, q = map_row(map_rows, "relu", "onnx"), map_row(map_rows, "relu", "RKNN INT8")
+    drop = round(f["mAP50"] - q["mAP50"], 4)
+    return {"id": "relu_int8_drop", "value": drop, "text":
+            f"INT8 ({q['config']}) {'keeps' if drop <= INT8_KEEPS_MAP50 else 'loses'} the ReLU model's accuracy: "
+            f"mAP50 {f['mAP50']} float → {q['mAP50']} INT8 (Δ {-drop:+.4f}), mAP50-95 {f['mAP50_95']} → "
+            f"{q['mAP50_95']}."}
+
+
+def silu_collapse(side: dict) -> dict:
+    s, r = side["silu"], side["relu"]
+    share = s["share of class scores at 0.5"]
+    collapsed = share > COLLAPSE_SHARE
+    return {"id": "silu_collapse", "value": share, "holds": collapsed, "text":
+            (f"SiLU INT8 class scores **collapsed**: {share:.1%} of them sit at 0.5." if collapsed else
+             f"The claim that SiLU INT8 scores collapse to 0.5 does **not** reproduce here: {share:.3%} of the "
+             f"SiLU model's INT8 class scores are 0.5, and they keep {s['INT8 class-score distinct values']} "
+             f"distinct values (ReLU: {r['INT8 class-score distinct values']}). With the patched head the class "
+             "scores have their own output and scale, and toolkit 2.5.0 runs SiLU as one exSwish op; the "
+             "collapse was reported for older toolkits and head layouts that mix scores with other values.")}
+
+
+def relu_smaller(side: dict) -> dict:
+    s, r = side["silu"], side["relu"]
+    ratio = 1 - r["INT8 .rknn MB"] / s["INT8 .rknn MB"]
+    claim = "" if abs(ratio - BLOG_SIZE_SAVING) < SIZE_TOLERANCE else ", not the 26.6 % one blog reports"
+    return {"id": "relu_smaller", "value": round(ratio, 4), "text":
+            f"The ReLU INT8 model is {ratio:.1%} smaller than the SiLU one ({r['INT8 .rknn MB']} vs "
+            f"{s['INT8 .rknn MB']} MB){claim}: the two have exactly the same weights, so the difference is layer "
+            "overhead, most likely the SiLU model's separate exSwish layers (ReLU fuses into the convolutions)."}
+
+
+def int8_loss_by_activation(side: dict) -> dict:
+    d = {v: side[v]["float mAP50"] - side[v]["INT8 mAP50"] for v in ("relu", "silu")}
+    verdict = "ReLU loses less" if d["relu"] < d["silu"] else "SiLU loses less" if d["silu"] < d["relu"] else "equal"
+    return {"id": "int8_loss_by_activation", "value": {v: round(x, 4) for v, x in d.items()},
+            "text": f"mAP50 lost to INT8: ReLU {d['relu']:+.4f}, SiLU {d['silu']:+.4f} (positive = lost); {verdict}."}
+
+
+def fusion(analyses: dict) -> dict:
+    fused = op_counts(analyses["relu"]["rows"]).get("Conv (fused)", 0)
+    swish = op_counts(analyses["silu"]["rows"]).get("exSwish", 0)
+    return {"id": "fusion", "value": {"relu_fused_conv": fused, "silu_exswish": swish},
+            "text": f"The toolkit fused {fused} convolutions with their ReLU into one layer; the SiLU model keeps "
+                    f"{swish} separate exSwish layers."}
+
+
+def stock_head(attempt: dict) -> dict:
+    return {"id": "stock_head", "value": attempt["built"], "text":
+            ("The stock head built with these settings." if attempt["built"] else
+             f"The stock head (DFL inside) does not build on this toolkit: step '{attempt['step']}' fails "
+             f"with {attempt['reason']}. The patched head avoids it by moving DFL to the CPU.")}
+
+
+def concat_layout(layout_rows: list[dict]) -> dict:
+    p9, _, cat = layout_rows
+    return {"id": "concat_layout", "value": round(p9["mAP50"] - cat["mAP50"], 4), "text":
+            f"Keeping boxes and scores in one INT8 output leaves the class scores {cat['cls_distinct_above_0.01']} "
+            f"distinct values above 0.01 (patched head: {p9['cls_distinct_above_0.01']}) and gives mAP50 "
+            f"{cat['mAP50']} vs {p9['mAP50']} for the patched head: one tensor, one scale, set by the DFL logits."}
+
+
+def six_vs_nine(layout_rows: list[dict]) -> dict:
+    p9, p6, _ = layout_rows
+    cost = "nothing measurable" if abs(p6["mAP50"] - p9["mAP50"]) < SAME_MAP50 else "accuracy"
+    return {"id": "six_vs_nine", "value": round(p6["mAP50"] - p9["mAP50"], 4), "text":
+            f"6 outputs vs 9: mAP50 {p6['mAP50']} vs {p9['mAP50']}, lowest class-output cosine "
+            f"{p6['min_cls_cosine']} vs {p9['min_cls_cosine']}; the score-sum output costs {cost} here and saves "
+            "the CPU work on empty cells."}
+
+
+def q_zero(analyses: dict) -> dict:
+    zero = [r["layer"] for r in analyses["relu"]["rows"] if r["q_zero"]]
+    return {"id": "q_zero", "value": zero, "text":
+            (f"{len(zero)} tensor(s) of the ReLU model quantize to all zeros ({', '.join(zero)}): that output "
+             "never fired on the calibration set, so INT8 has nothing to represent there."
+             if zero else "No tensor of the ReLU model quantizes to all zeros: every output carries signal.")}
+
+
+def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
+                analyses: dict) -> list[dict]:
+    """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained)."""
+    out = [relu_int8_drop(map_rows)]
+    if "silu" in side:
+        out += [silu_collapse(side), relu_smaller(side), int8_loss_by_activation(side)]
+    if "silu" in analyses:
+        out.append(fusion(analyses))
+    return out + [stock_head(stock_attempt), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]

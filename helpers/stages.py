@@ -1,0 +1,138 @@
+"""A notebook's first and last line: what it takes from earlier stages, and what it records.
+
+    S = stages.open_stage(RUN_DIR, "04_convert")     # inputs, checked, with the notebook to run first
+    ...
+    stages.close_stage(RUN_DIR, "04_convert", fp16=row, ...)   # metrics.json + headline, shown
+
+:data:`INPUTS` says, for each stage, which entries of which earlier stage's ``metrics.json`` it
+needs; a missing one fails with :class:`~helpers.artifacts.ArtifactMissing` naming the notebook
+to run first. :data:`HEADLINES` computes each stage's headline (the figures in the run's
+summary) from what it recorded, so no notebook builds that dict by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+from .artifacts import STAGES, require_artifact, stage_dir, update_metrics
+
+#: stage -> {attribute: (earlier stage, metrics key)}
+INPUTS: dict[str, dict[str, tuple[str, str]]] = {
+    "01_train": {},
+    "02_patch": {"variants": ("01_train", "variants"), "imgsz": ("01_train", "imgsz"),
+                 "data_yaml": ("01_train", "data_yaml")},
+    "03_export": {"variants": ("01_train", "variants"), "imgsz": ("01_train", "imgsz"),
+                  "data_yaml": ("01_train", "data_yaml"), "parity_ok": ("02_patch", "parity_ok")},
+    "04_convert": {"onnx": ("03_export", "onnx"), "variants": ("01_train", "variants"),
+                   "imgsz": ("03_export", "imgsz"), "data_yaml": ("01_train", "data_yaml")},
+    "05_quantize": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "fp16": ("04_convert", "fp16"),
+                    "data_yaml": ("01_train", "data_yaml")},
+    "06_analyze": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "ship": ("05_quantize", "ship"),
+                   "calibration": ("05_quantize", "calibration"), "variants": ("01_train", "variants"),
+                   "data_yaml": ("01_train", "data_yaml")},
+    "07_deploy": {"ship": ("05_quantize", "ship"), "calibration": ("05_quantize", "calibration"),
+                  "model_onnx": ("05_quantize", "onnx"), "imgsz": ("03_export", "imgsz"),
+                  "data_yaml": ("01_train", "data_yaml")},
+}
+
+
+def open_stage(run_dir: str | os.PathLike, stage: str, check_all_labels: bool = True) -> SimpleNamespace:
+    """The stage folder (``.dir``), every input of :data:`INPUTS` as an attribute, and the dataset (``.info``).
+
+    Keeps ultralytics offline with its settings in the run folder before anything can import it.
+    """
+    from .offline import configure_ultralytics
+
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    configure_ultralytics(run_dir)
+    got = {name: require_artifact(run_dir, src, key) for name, (src, key) in INPUTS[stage].items()}
+    if "data_yaml" in got:
+        from .data import check_dataset
+
+        got["info"] = check_dataset(got["data_yaml"], check_all_labels=check_all_labels)
+    ns = SimpleNamespace(dir=stage_dir(run_dir, stage), **got)
+    print(f"{stage}: stage folder {ns.dir}" + (f"; from earlier stages: {', '.join(INPUTS[stage])}"
+                                               if INPUTS[stage] else ""))
+    return ns
+
+
+def close_stage(run_dir: str | os.PathLike, stage: str, show: bool = True, **metrics) -> dict:
+    """Record ``metrics`` in the stage's metrics.json with the headline computed from them; show the headline."""
+    headline = HEADLINES[stage](metrics)
+    record = update_metrics(run_dir, stage, **metrics, headline=headline)
+    if show:
+        try:
+            from IPython.display import Markdown, display
+
+            display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in headline.items())))
+        except ImportError:  # pragma: no cover - outside Jupyter
+            print("\n".join(f"- {k}: {v}" for k, v in headline.items()))
+    return record
+
+
+def _train(m: dict) -> dict:
+    relu = m["variants"]["relu"]
+    h = {"relu_mAP50": round(relu["mAP50"], 4), "relu_mAP50_95": round(relu["mAP50_95"], 4),
+         "relu_seconds_per_epoch": relu["seconds_per_epoch"], "epochs": relu["epochs"],
+         "relu_silu_count": relu["activation_census"]["SiLU"],
+         "relu_strides_firing": sum(n > 0 for n in m["stride_usage"]["relu"].values())}
+    if "silu" in m["variants"]:
+        silu = m["variants"]["silu"]
+        h.update(silu_mAP50=round(silu["mAP50"], 4), silu_mAP50_95=round(silu["mAP50_95"], 4))
+    return h
+
+
+def _patch(m: dict) -> dict:
+    return {k: m[k] for k in ("max_box_diff_px", "max_score_diff", "final_unmatched", "parity_ok")}
+
+
+def _export(m: dict) -> dict:
+    return {"onnx_files": len(m["onnx"]), "patched_max_abs_diff": f"{m['patched_max_abs_diff']:.2e}",
+            "min_cosine": round(m["min_cosine"], 8), "flagged_ops_in_patched": m["flagged_in_patched"] or "none"}
+
+
+def _convert(m: dict) -> dict:
+    fp16, order = m["fp16"], m["channel_order"]
+    return {"fp16_min_cosine": fp16["min_cosine"], "onnx_mAP50": m["onnx_map"]["mAP50"], "fp16_mAP50": fp16["mAP50"],
+            "fp16_unmatched_detections": m["detections"]["unmatched"], "fp16_rknn_MB": fp16["rknn_MB"],
+            "torchscript_min_cosine": min(a["cosine"] for a in m["torchscript"]["vs_onnx_route"]),
+            "stock_cut_min_cosine": m["stock_cut"]["min_cosine"],
+            "rgb_is_right": order[0]["min cosine vs onnxruntime"] > order[1]["min cosine vs onnxruntime"]}
+
+
+def _quantize(m: dict) -> dict:
+    rows = m["sweep"] + m["hybrid"] + m["size_options"]
+    ship = m["ship"]
+    return {"configs_built": sum("error" not in r for r in rows), "configs_failed": sum("error" in r for r in rows),
+            "onnx_mAP50": m["onnx_map"]["mAP50"], "best_sweep": m["best_sweep"], "ship": ship["config_name"],
+            "ship_mAP50": ship["mAP50"], "ship_mAP50_95": ship["mAP50_95"], "ship_min_cosine": ship["min_cosine"],
+            "ship_rknn_MB": ship["rknn_MB"], "custom_op_max_diff": f"{m['custom_op']['op_max_abs_diff']:.2e}"}
+
+
+def _analyze(m: dict) -> dict:
+    from .comparisons import map_row
+
+    rows, layouts, side = m["map_table"], m["layouts"], m["silu_vs_relu"]
+    int8 = map_row(rows, "relu", "RKNN INT8")
+    h = {"relu_float_mAP50": map_row(rows, "relu", "onnx")["mAP50"], "relu_int8_mAP50": int8["mAP50"],
+         "relu_int8_min_cosine": int8["min_cosine"], "stock_head_builds": m["stock_head"]["built"],
+         "concat_head_mAP50": layouts[2]["mAP50"], "patched_head_mAP50": layouts[0]["mAP50"]}
+    if "silu" in side:
+        h.update(silu_int8_mAP50=side["silu"]["INT8 mAP50"],
+                 silu_share_at_0_5=side["silu"]["share of class scores at 0.5"])
+    return h
+
+
+def _deploy(m: dict) -> dict:
+    fps = m["frames_per_second"]
+    return {"bundle_files": len(m["files"]), "bundle_MB": round(sum(f["KB"] for f in m["files"]) / 1024, 2),
+            "runner_equals_notebook": m["runner_equals_notebook"], "pool_equals_single": m["pool_equals_single"],
+            "sim_frames_per_s_1": fps["1"], f"sim_frames_per_s_{m['cores']}": fps[str(m["cores"])],
+            "tiling_recall": {k: v["recall"] for k, v in m["tiling"].items()},
+            "board_connected": m["board"]["connected"]}
+
+
+HEADLINES = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
+             "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy}

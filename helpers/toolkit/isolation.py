@@ -1,0 +1,113 @@
+"""Run a toolkit job in a spawned child process, so the notebook kernel survives anything it does.
+
+Some toolkit steps abort the whole process (hybrid quantization step 2 does on some configs),
+and the toolkit calls ``exit()`` on some errors; it also drops ``check*.onnx`` files into the
+*current directory*. A job therefore runs in a fresh interpreter (spawned, never a fork of a
+notebook kernel) with its own work folder as the cwd and its stdout/stderr (C++ side included)
+in a log file; whatever happens comes back as a result or a :class:`ToolkitError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from .logs import ToolkitError, error_tail
+
+POLL_SECONDS = 0.2
+
+
+def child_setup(workdir: str, log_file: str) -> None:
+    """In a toolkit child process: work in ``workdir`` and send stdout/stderr to ``log_file``."""
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+
+
+def _resolve(job: Callable | str) -> Callable:
+    """A module-level function, or ``"package.module:function"`` (importable in the child)."""
+    if callable(job):
+        return job
+    mod, fn = job.split(":", 1)
+    return getattr(importlib.import_module(mod), fn)
+
+
+def _child_main(job, kwargs: dict, workdir: str, log_file: str, conn) -> None:
+    try:
+        child_setup(workdir, log_file)
+        conn.send(("ok", _resolve(job)(log_file=log_file, **kwargs)))
+    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent, including SystemExit
+        step = getattr(e, "step", getattr(job, "__name__", str(job)))
+        msg = e.reason if isinstance(e, ToolkitError) else f"{type(e).__name__}: {e}"
+        conn.send(("error", {"step": step, "message": msg, "traceback": traceback.format_exc()}))
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _wait(proc, conn, timeout: float | None, name: str, log_file: Path):
+    """The child's message, or None when it ended without one; kills it after ``timeout`` seconds."""
+    t0 = time.monotonic()
+    while True:
+        if conn.poll(POLL_SECONDS):
+            try:
+                return conn.recv()
+            except EOFError:
+                return None
+        if not proc.is_alive():
+            return conn.recv() if conn.poll(POLL_SECONDS) else None
+        if timeout is not None and time.monotonic() - t0 > timeout:
+            proc.kill()
+            proc.join(5)
+            raise ToolkitError(name, f"no answer after {timeout:.0f} s; the child process was stopped",
+                               error_tail(log_file), str(log_file))
+
+
+def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | None = None, **kwargs) -> Any:
+    """Run ``job(log_file=..., **kwargs)`` in a fresh child process with ``workdir`` as its cwd.
+
+    ``job`` is a module-level function (or ``"module:function"``). From a script, call this under
+    ``if __name__ == "__main__":`` as multiprocessing requires. A failure in the child, including
+    a hard abort of the process, comes back as :class:`ToolkitError`.
+    """
+    name = job if isinstance(job, str) else job.__name__.lstrip("_")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_file = Path(log_file) if log_file else workdir / f"{name}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text("")
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(job, kwargs, str(workdir), str(log_file), child), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        msg = _wait(proc, parent, timeout, name, log_file)
+        proc.join(30)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        parent.close()
+    if msg is None:
+        code = proc.exitcode
+        how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 and -code in
+               signal.valid_signals() else f"exited with code {code}")
+        raise ToolkitError(name, f"the toolkit ended its process ({how}) without an answer; the notebook kernel "
+                           "is unaffected", error_tail(log_file), str(log_file))
+    status, payload = msg
+    if status == "error":
+        raise ToolkitError(payload["step"], payload["message"], error_tail(log_file), str(log_file))
+    return payload

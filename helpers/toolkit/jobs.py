@@ -1,0 +1,164 @@
+"""What the notebooks ask of the toolkit, each as a child-side job next to its parent-side call.
+
+A parent-side call (``simulate``, ``accuracy_analysis``, ...) runs its job in a child process
+(:func:`.isolation.run_isolated`) and returns plain data; every job builds through
+:func:`.session.built_model`. Nothing here calls ``list_devices`` or ``init_runtime(target=...)``
+(they start the toolkit's own adb daemon); a board is reached through :mod:`helpers.board.runtime`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..board.atomic import write_json
+from ..board.records import read_build_record
+from .config import BuildConfig, toolkit_version
+from .isolation import run_isolated
+from .logs import log_digest
+from .session import Toolkit, built_model, simulate_all
+
+
+def _inputs_array(inputs) -> np.ndarray | None:
+    if inputs is None:
+        return None
+    arr = np.asarray(inputs)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"simulator inputs must be NHWC uint8 RGB (N, H, W, 3); got {arr.shape} {arr.dtype}")
+    return arr
+
+
+def _result(built, outputs, infer_s) -> dict:
+    return {"build_seconds": round(built.build_seconds, 2), "rknn_bytes": built.rknn_bytes, "outputs": outputs,
+            "infer_seconds_per_image": infer_s}
+
+
+# --------------------------------------------------------------------------- build + simulate
+def _simulate_job(log_file: str, model: str, config: dict, inputs=None, dataset=None, rknn_out=None, imgsz=None,
+                  custom_op: str | None = None) -> dict:
+    op = None
+    if custom_op:
+        from .custom_op import make_cpu_op
+
+        op = make_cpu_op(custom_op)
+    with built_model(BuildConfig.from_dict(config), model, dataset, log_file, rknn_out, imgsz, op) as built:
+        outputs, infer_s = simulate_all(built.tk, inputs)
+    return _result(built, outputs, infer_s)
+
+
+def save_build_record(rknn_path, cfg: BuildConfig, onnx, dataset) -> Path:
+    """Write ``<model>.rknn.json`` next to a .rknn: what it was built from, so it can be rebuilt."""
+    return write_json(str(rknn_path) + ".json", {"config": cfg.to_dict(), "onnx": str(onnx),
+                                                 "dataset": str(dataset) if dataset else None,
+                                                 "toolkit": toolkit_version()})
+
+
+def load_build_record(rknn_path) -> dict:
+    """The build record of a .rknn with its config as a :class:`BuildConfig`."""
+    rec = read_build_record(rknn_path)
+    rec["config"] = BuildConfig.from_dict(rec["config"])
+    return rec
+
+
+def simulate(onnx, cfg: BuildConfig, inputs=None, dataset=None, rknn_out=None, workdir=None,
+             timeout: float | None = None) -> dict:
+    """Build ``onnx`` with ``cfg`` (and export to ``rknn_out`` with its build record), then run ``inputs``
+    on the simulator. Returns build seconds, .rknn bytes, per-image outputs, seconds per image and a log digest."""
+    workdir = Path(workdir or Path(rknn_out or onnx).parent / "work") / cfg.name
+    log = workdir / "toolkit.log"
+    res = run_isolated(_simulate_job, workdir, log, timeout=timeout, model=str(onnx), config=cfg.to_dict(),
+                       inputs=_inputs_array(inputs), dataset=str(dataset) if dataset else None,
+                       rknn_out=str(rknn_out) if rknn_out else None)
+    if rknn_out:
+        save_build_record(rknn_out, cfg, onnx, dataset)
+    res["log"] = log_digest(log)
+    return res
+
+
+def pytorch_route(traced, imgsz: int, cfg: BuildConfig, inputs, workdir) -> dict:
+    """Build from a TorchScript file (``torch.jit.trace`` + ``save``) with ``load_pytorch`` and simulate."""
+    return run_isolated(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", model=str(traced),
+                        imgsz=int(imgsz), config=cfg.to_dict(), inputs=_inputs_array(inputs))
+
+
+def custom_op_route(onnx, cfg: BuildConfig, inputs, workdir, op_type: str = "cstSoftmax") -> dict:
+    """Register a numpy CPU op with ``reg_custom_op``, build ``onnx`` (which uses it) and simulate."""
+    return run_isolated(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", model=str(onnx),
+                        config=cfg.to_dict(), custom_op=op_type, inputs=_inputs_array(inputs))
+
+
+# --------------------------------------------------------------------------- hybrid layer names
+def _hybrid_layers_job(log_file: str, onnx: str, config: dict, dataset: str) -> list[str]:
+    from .hybrid import hybrid_step1, quantization_cfg_layers
+
+    return quantization_cfg_layers(hybrid_step1(BuildConfig.from_dict(config), onnx, dataset, log_file).read_text())
+
+
+def hybrid_layer_names(onnx, cfg: BuildConfig, dataset, workdir) -> list[str]:
+    """The layer names the toolkit's quantization config uses (step 1 of hybrid quantization)."""
+    return run_isolated(_hybrid_layers_job, Path(workdir), Path(workdir) / "hybrid_step1.log", onnx=str(onnx),
+                        config=cfg.to_dict(), dataset=str(dataset))
+
+
+# --------------------------------------------------------------------------- accuracy analysis
+#: per-layer tensor dumps accuracy_analysis leaves (hundreds of MB): deleted after parsing
+DUMP_FOLDERS = ("golden", "simulator")
+
+
+def _accuracy_job(log_file: str, onnx: str, config: dict, dataset: str | None, image: str, out_dir: str,
+                  keep_dumps: bool = False) -> dict:
+    with built_model(BuildConfig.from_dict(config), onnx, dataset, log_file) as built:
+        t0 = time.perf_counter()
+        built.tk.step("accuracy_analysis", built.tk.rknn.accuracy_analysis, inputs=[str(image)], output_dir=str(out_dir))
+        seconds = time.perf_counter() - t0
+    report = Path(out_dir) / "error_analysis.txt"
+    dump_bytes = sum(f.stat().st_size for f in Path(out_dir).rglob("*") if f.is_file())
+    if not keep_dumps:
+        for sub in DUMP_FOLDERS:
+            shutil.rmtree(Path(out_dir) / sub, ignore_errors=True)
+    return {"report": str(report), "text": report.read_text(), "seconds": round(seconds, 1), "dump_bytes": dump_bytes}
+
+
+def accuracy_analysis(onnx, cfg: BuildConfig, image, out_dir, dataset=None, keep_dumps: bool = False) -> dict:
+    """Run the toolkit's ``accuracy_analysis`` on one ``image`` (a letterboxed file at the model size).
+
+    The toolkit takes one file per model input, so one image per call: the float ("golden") and
+    the quantized simulator run it layer by layer. Returns the parsed table (``rows``), the report
+    path and seconds; the per-layer dumps are deleted unless ``keep_dumps``.
+    """
+    from .report import parse_error_analysis
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    res = run_isolated(_accuracy_job, out_dir.parent / "work" / f"analysis_{cfg.name}",
+                       out_dir.parent / f"analysis_{cfg.name}.log", onnx=str(onnx), config=cfg.to_dict(),
+                       dataset=str(dataset) if dataset else None, image=str(image),
+                       out_dir=str(out_dir), keep_dumps=keep_dumps)
+    res["rows"] = parse_error_analysis(res.pop("text"))
+    return res
+
+
+# --------------------------------------------------------------------------- check a .rknn file
+def _check_rknn_job(log_file: str, path: str) -> dict:
+    with Toolkit(log_file) as tk:
+        tk.step("load_rknn", tk.rknn.load_rknn, str(path))
+    return {"path": str(path), "bytes": Path(path).stat().st_size}
+
+
+def check_rknn(path, workdir=None) -> dict:
+    """Load a ``.rknn`` file with the toolkit: a truncated or foreign file is a :class:`ToolkitError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no RKNN model at {p} (build it in 05_quantize_int8.ipynb)")
+    wd = Path(workdir) if workdir else p.parent / "work" / "check_rknn"
+    return run_isolated(_check_rknn_job, wd, wd / "toolkit.log", path=str(p.resolve()))
+
+
+__all__ = ["simulate", "pytorch_route", "custom_op_route", "hybrid_layer_names", "accuracy_analysis", "check_rknn",
+           "save_build_record", "load_build_record"]

@@ -1,0 +1,119 @@
+"""Every module of helpers/board must work where torch, ultralytics, onnx and rknn are not installed,
+and the deploy bundle must be that folder and nothing else."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from helpers import deploy
+
+ROOT = Path(__file__).resolve().parents[3]
+BOARD = ROOT / "helpers" / "board"
+#: the only imports a board module may make outside its own folder
+ALLOWED = {"numpy", "cv2", "__future__"} | set(sys.stdlib_module_names)
+#: imported lazily, inside the backend that needs it, on the machine that has it
+LAZY_BACKENDS = {"onnxruntime", "rknnlite", "rknn"}
+
+
+def board_modules() -> list[str]:
+    return sorted(f"helpers.board.{p.stem}" for p in BOARD.glob("*.py") if p.stem != "__init__")
+
+
+def test_board_folder_imports_only_numpy_opencv_and_the_standard_library():
+    import ast
+
+    for path in BOARD.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top in ALLOWED or top in LAZY_BACKENDS, f"{path.name} imports {name}"
+                if top in LAZY_BACKENDS:  # only inside a function, never at module level
+                    assert node.col_offset > 0, f"{path.name} imports {name} at module level"
+
+
+def test_board_modules_import_and_run_without_torch_or_ultralytics():
+    modules = board_modules()
+    assert {"helpers.board.runner", "helpers.board.runtime", "helpers.board.postprocess"} <= set(modules)
+    code = textwrap.dedent(f"""
+        import sys, importlib.abc
+
+        class Block(importlib.abc.MetaPathFinder):
+            # behave as if these packages were not installed at all
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in ('torch', 'torchvision', 'ultralytics', 'onnx', 'onnxruntime', 'rknn'):
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        try:
+            import torch
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise SystemExit('the blocker did not work')
+        import importlib
+        for m in {modules!r}:
+            importlib.import_module(m)
+        import numpy as np
+        from helpers.board import preprocess, postprocess
+        canvas, lb = preprocess.letterbox(np.zeros((240, 320, 3), np.uint8), 320)
+        outs = []
+        for s in (8, 16, 32):
+            n = 320 // s
+            cls = np.zeros((1, 3, n, n), np.float32)
+            if s == 32:
+                cls[0, 1, 2, 2] = 0.9
+            outs += [np.zeros((1, 64, n, n), np.float32), cls, cls.sum(1, keepdims=True)]
+        det = postprocess.postprocess(outs, (320, 320), letterbox=lb)
+        assert len(det) == 1 and det.classes[0] == 1, det
+        heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics'))
+        assert not heavy, heavy
+        print('ok')
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr
+
+
+def test_bundle_package_is_a_verbatim_copy_of_the_board_folder(tmp_path):
+    import shutil
+
+    shutil.copytree(deploy.BOARD_DIR, tmp_path / "copy", ignore=shutil.ignore_patterns("__pycache__"))
+    assert deploy.BOARD_DIR == BOARD
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == sorted(p.name for p in BOARD.glob("*.py"))
+
+
+def test_the_bundle_finds_the_simulator_only_where_the_pc_package_is(tmp_path):
+    import shutil
+
+    shutil.copytree(BOARD, tmp_path / "rkdeploy", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "m.rknn").write_bytes(b"x")
+    code = textwrap.dedent(f"""
+        import sys, importlib.abc
+        block = sys.argv[1] == 'board'
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if block and name.split('.')[0] in ('helpers', 'rknn', 'torch', 'ultralytics'):
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(tmp_path)!r})
+        from rkdeploy import runtime
+        try:
+            runtime.open_runtime({str(tmp_path / 'm.rknn')!r}, 'simulator')
+        except runtime.RuntimeFailure as e:
+            print('FAILURE', e)
+        else:
+            print('OPENED')
+    """)
+    env_out = {}
+    for where in ("board", "pc"):
+        r = subprocess.run([sys.executable, "-c", code, where], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        env_out[where] = r.stdout.strip()
+    # on a "board" (no workbook package): a clear error that says where the simulator runs
+    assert env_out["board"].startswith("FAILURE the simulator backend runs on a PC with the workbook installed")
+    # on the PC the bundle reaches the PC package's simulator, which then reads the build record
+    assert env_out["pc"].startswith("FAILURE") and "m.rknn.json is missing" in env_out["pc"]

@@ -1,0 +1,32 @@
+"""A notebook's first and last line: inputs from earlier stages, metrics with a computed headline."""
+import pytest
+
+from helpers import artifacts, stages
+
+
+def test_every_stage_has_inputs_and_a_headline():
+    assert set(stages.INPUTS) == set(artifacts.STAGES) == set(stages.HEADLINES)
+    order = list(artifacts.STAGES)
+    for stage, needs in stages.INPUTS.items():
+        assert all(order.index(src) < order.index(stage) for src, _ in needs.values()), stage
+
+
+def test_open_stage_names_the_notebook_to_run_first(tmp_path):
+    with pytest.raises(artifacts.ArtifactMissing, match="01_train_relu.ipynb"):
+        stages.open_stage(tmp_path, "02_patch")
+    with pytest.raises(ValueError, match="unknown stage"):
+        stages.open_stage(tmp_path, "99_nothing")
+
+
+def test_open_and_close(tmp_path, tiny_dataset):
+    artifacts.update_metrics(tmp_path, "01_train", variants={"relu": {"weights": "w.pt"}}, imgsz=96,
+                             data_yaml=str(tiny_dataset.yaml_path))
+    artifacts.update_metrics(tmp_path, "02_patch", parity_ok=True)
+    s = stages.open_stage(tmp_path, "03_export")
+    assert s.imgsz == 96 and s.parity_ok is True and s.info.names == tiny_dataset.names
+    assert s.dir == tmp_path / "03_export" and s.dir.is_dir()
+    rec = stages.close_stage(tmp_path, "03_export", show=False, onnx={"relu_npu9": "a.onnx"}, patched_max_abs_diff=1e-6,
+                             min_cosine=0.99999999, flagged_in_patched={})
+    assert rec["headline"] == {"onnx_files": 1, "patched_max_abs_diff": "1.00e-06", "min_cosine": 0.99999999,
+                               "flagged_ops_in_patched": "none"}
+    assert artifacts.read_metrics(tmp_path, "03_export")["headline"] == rec["headline"]

@@ -1,0 +1,23 @@
+"""helpers.toolkit.config: the build settings."""
+
+import pytest
+
+from helpers.toolkit import config
+
+IMGSZ = 96
+
+
+def test_build_config_validates_and_names():
+    assert config.BuildConfig().name == "fp16"
+    assert config.BuildConfig(quantize=True, algorithm="kl_divergence", method="layer").name == "int8_kl_divergence_layer"
+    assert config.BuildConfig(target="RK3566").target == "rk3566"
+    with pytest.raises(ValueError, match="unknown target platform 'rk9999'.*rk3588"):
+        config.BuildConfig(target="rk9999")
+    with pytest.raises(ValueError, match="hybrid quantization needs quantize=True"):
+        config.BuildConfig(auto_hybrid=True)
+    with pytest.raises(ValueError, match="quantized algorithm"):
+        config.BuildConfig(quantize=True, algorithm="minmax")
+    cfg = config.BuildConfig(quantize=True, float_layers=["a", "b"])
+    assert config.BuildConfig.from_dict(cfg.to_dict()) == cfg and cfg.name == "int8_normal_channel_hybrid2"
+    kw = cfg.config_kwargs()
+    assert kw["mean_values"] == [[0.0, 0.0, 0.0]] and kw["std_values"] == [[255.0, 255.0, 255.0]]

@@ -1,0 +1,99 @@
+"""helpers.toolkit.jobs and simulator with the real rknn-toolkit2 (simulator only), on a small untrained model."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import export, heads, metrics, routes
+from helpers.board import runtime
+from helpers.board.postprocess import softmax
+from helpers.toolkit import config, jobs
+from helpers.toolkit.logs import ToolkitError
+
+IMGSZ = 96
+
+
+def test_fp16_and_int8_simulation_match_onnxruntime(onnx9, calib, inputs, tmp_path):
+    ort = runtime.OnnxRuntime(onnx9)
+    ref = [ort.run([x[None].transpose(0, 3, 1, 2).astype(np.float32) / 255]) for x in inputs]  # NHWC RGB -> NCHW
+    names = heads.output_names()
+    fp16 = jobs.simulate(onnx9, config.BuildConfig(), inputs, rknn_out=tmp_path / "m_fp16.rknn")
+    assert fp16["rknn_bytes"] == (tmp_path / "m_fp16.rknn").stat().st_size > 0
+    assert jobs.load_build_record(tmp_path / "m_fp16.rknn")["config"] == config.BuildConfig()
+    assert [o.shape for o in fp16["outputs"][0]] == [tuple(r.shape) for r in ref[0]]
+    assert min(a["cosine"] for a in metrics.output_agreement(ref, fp16["outputs"], names)) > 0.999
+    int8 = jobs.simulate(onnx9, config.BuildConfig(quantize=True), inputs, dataset=calib.txt)
+    agree = metrics.output_agreement(ref, int8["outputs"], names)
+    assert min(a["cosine"] for a in agree if a["output"].startswith("box")) > 0.9
+    assert int8["log"]["lines"] > 0 and int8["log"]["errors"] == []
+    # the work folder got the toolkit's check*.onnx droppings, the cwd did not
+    assert not list(Path.cwd().glob("check*.onnx"))
+
+
+def test_corrupt_and_missing_models_are_clear_errors(onnx9, tmp_path):
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(Path(onnx9).read_bytes()[:5000])
+    with pytest.raises(ToolkitError, match="step 'load_onnx' failed") as e:
+        jobs.simulate(bad, config.BuildConfig(), workdir=tmp_path / "w1")
+    assert e.value.log_file and Path(e.value.log_file).is_file()
+    with pytest.raises(ToolkitError, match="no ONNX file at .*missing.onnx"):
+        jobs.simulate(tmp_path / "missing.onnx", config.BuildConfig(), workdir=tmp_path / "w2")
+    rk = tmp_path / "corrupt.rknn"
+    rk.write_bytes(b"RKNN" + os.urandom(2000))
+    with pytest.raises(ToolkitError, match="step 'load_rknn' failed"):
+        jobs.check_rknn(rk)
+    with pytest.raises(FileNotFoundError, match="no RKNN model"):
+        jobs.check_rknn(tmp_path / "nothing.rknn")
+    with pytest.raises(FileNotFoundError, match="build record"):
+        jobs.load_build_record(tmp_path / "nothing.rknn")
+    with pytest.raises(ValueError, match="NHWC uint8 RGB"):
+        jobs.simulate(onnx9, config.BuildConfig(), np.zeros((1, 3, IMGSZ, IMGSZ), np.float32))
+
+
+def test_custom_cpu_op_and_cut_outputs(onnx9, untrained_model, inputs, tmp_path):
+    onnx2 = tmp_path / "sm.onnx"
+    new = routes.add_cpu_softmax(onnx9, onnx2)
+    assert new == ["box_prob_s8", "box_prob_s16", "box_prob_s32"]
+    res = jobs.custom_op_route(onnx2, config.BuildConfig(), inputs[:1], tmp_path / "custom")
+    outs = res["outputs"][0]
+    assert len(outs) == 12
+    got, box = outs[9], outs[0]
+    np.testing.assert_allclose(got, softmax(box.reshape(got.shape), 2), atol=2e-3)
+    # cutting the stock graph at the Detect convolutions gives the patched outputs (before sigmoid)
+    stock = export.export_onnx(heads.stock_for_export(untrained_model), tmp_path / "stock.onnx", IMGSZ)
+    cut = routes.stock_cut_points(stock)
+    sim = jobs.simulate(stock, config.BuildConfig(outputs=cut), inputs[:1], workdir=tmp_path / "cut")
+    want = [o for i, o in enumerate(jobs.simulate(onnx9, config.BuildConfig(), inputs[:1], workdir=tmp_path / "p")
+                                    ["outputs"][0]) if i % 3 != 2]
+    got = routes.sigmoid_cls(sim["outputs"][0])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=2e-2)
+
+
+def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
+    from helpers.board.preprocess import load_image
+
+    rknn = tmp_path / "m.rknn"
+    built = jobs.simulate(onnx9, config.BuildConfig(quantize=True), inputs[:1], dataset=calib.txt, rknn_out=rknn)
+    assert runtime.default_backend(onnx9) == "onnx" and runtime.default_backend(rknn) == "simulator"
+    canvas = load_image(calib.files[0])  # already letterboxed to the model size, BGR
+    with runtime.open_runtime(rknn, workdir=tmp_path / "sim") as sim:  # rebuilt from the build record
+        assert sim.backend == "simulator" and sim.prepare(canvas).shape == (1, IMGSZ, IMGSZ, 3)
+        outs = sim.infer(canvas)
+    for a, b in zip(outs, built["outputs"][0]):
+        np.testing.assert_array_equal(a, b)  # the same model config gives the same INT8 outputs
+    with runtime.open_runtime(onnx9) as ort:
+        assert ort.prepare(canvas).shape == (1, 3, IMGSZ, IMGSZ)
+        ref = ort.infer(canvas)
+    agree = metrics.output_agreement([ref], [outs], heads.output_names())
+    assert min(a["cosine"] for a in agree if a["output"].startswith("box")) > 0.9
+    with pytest.raises(runtime.RuntimeFailure, match="no model file"):
+        runtime.open_runtime(tmp_path / "none.rknn")
+    (tmp_path / "orphan.rknn").write_bytes(b"x")
+    with pytest.raises(runtime.RuntimeFailure, match="orphan.rknn.json is missing"):
+        runtime.open_runtime(tmp_path / "orphan.rknn", "simulator")
+    with pytest.raises(runtime.RuntimeFailure, match="runs on the board"):
+        runtime.open_runtime(rknn, "rknnlite")
+    with pytest.raises(runtime.RuntimeFailure, match="unknown backend 'gpu'"):
+        runtime.open_runtime(rknn, "gpu")
