@@ -45,4 +45,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip check
   echo "$want" > "$stamp"
 fi
+# The board's Python API (RKNNLite) ships as aarch64 wheels only: keep the wheel (not installed) so the
+# tests can check our calls against its real signatures without a board.
+lite=.venv/wheels/rknn-toolkit-lite2
+if ! ls "$lite"/rknn_toolkit_lite2-*.whl >/dev/null 2>&1; then
+  ver="$(grep -E '^rknn-toolkit2==' requirements.txt | cut -d= -f3)"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux_2_17_aarch64 --python-version 3.11 --implementation cp \
+    "rknn-toolkit-lite2==$ver" -d "$lite"
+fi
 echo "setup: .venv ready ($(.venv/bin/python --version))"
