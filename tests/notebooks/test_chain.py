@@ -35,9 +35,29 @@ INT8_MAP_MARGIN = 0.05  # INT8 mAP50 of the ReLU model may trail float by at mos
 MAP50_FLOOR = 0.15  # the small ReLU model must detect; the full defaults reach far more
 
 
+NETGUARD = Path(__file__).resolve().parents[1] / "netguard"
+
+
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("chain_run")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard(tmp_path_factory):
+    """Every process the chain starts (kernels, toolkit children, runners) refuses and logs any connection
+    beyond this machine (tests/netguard/sitecustomize.py); the log must stay empty, notebook after notebook."""
+    log = tmp_path_factory.mktemp("netguard") / "attempts.log"
+    log.write_text("")
+    old = {k: os.environ.get(k) for k in ("PYTHONPATH", "NETGUARD_LOG")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), old["PYTHONPATH"]) if p)
+    os.environ["NETGUARD_LOG"] = str(log)
+    yield log
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _execute(number: str, run_dir: Path, **extra):
@@ -45,6 +65,8 @@ def _execute(number: str, run_dir: Path, **extra):
     workbook.execute(nb, run_dir, {**SMALL, **extra})
     out = run_dir / "notebooks" / nb.name
     assert out.is_file()
+    attempts = Path(os.environ["NETGUARD_LOG"]).read_text()
+    assert attempts == "", f"{nb.name} (or a process it started) tried to reach the network:\n{attempts}"
     return json.loads(out.read_text())
 
 
@@ -189,6 +211,15 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
               "calibration/dataset.txt", "rkdeploy/runner.py", "rkdeploy/runtime.py", "rkdeploy/pool.py",
               "rkdeploy/tiling.py", "rkdeploy/postprocess.py", "rkdeploy/preprocess.py"):
         assert (bundle / f).is_file(), f
+    # the bundle: the board folder verbatim, the model files, the runner and its data; nothing else
+    board_dir = Path(deploy.BOARD_DIR)
+    shipped = bundle / deploy.BUNDLE_PACKAGE
+    assert sorted(p.name for p in shipped.iterdir() if p.name != "__pycache__") == \
+        sorted(p.name for p in board_dir.glob("*.py"))
+    assert all((shipped / p.name).read_bytes() == p.read_bytes() for p in board_dir.glob("*.py"))
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        ["run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
+         "calibration", "samples", deploy.BUNDLE_PACKAGE])
     assert m["samples"] == SMALL["SAMPLE_IMAGES"] and m["board"] == {"connected": False}
     assert m["runner_equals_notebook"] is True and m["pool_equals_single"] is True
     assert set(m["tiling"]) == {"whole frame", "tiles", "cascade"} and m["tiling"]["tiles"]["objects"] > 0

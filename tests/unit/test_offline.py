@@ -27,8 +27,8 @@ def test_training_path_makes_no_network_attempt(tmp_path):
                 raise OSError(f"network blocked by the test: {{event}}")
 
         sys.addaudithook(hook)
-        from helpers import data, train
-        cfg = data.SynthConfig(n_train=8, n_val=4, seed=2)
+        from helpers import data, synthetic, train
+        cfg = synthetic.SynthConfig(n_train=8, n_val=4, seed=2)
         info = data.prepare_dataset("", {str(run)!r}, cfg, progress=False)
         rec = train.train_variant({str(run)!r}, info.yaml_path, "relu", epochs=1, imgsz=64, batch=4)
         print("RESULT " + json.dumps({{"attempts": attempts, "census": rec["activation_census"],
@@ -49,3 +49,29 @@ def test_training_path_makes_no_network_attempt(tmp_path):
     settings = json.loads((run / "ultralytics" / "Ultralytics" / "settings.json").read_text())
     assert settings["sync"] is False and settings["datasets_dir"].startswith(str(run))
     assert (run / "ultralytics" / "Ultralytics" / "Arial.ttf").is_file()
+
+
+def test_importing_ultralytics_through_helpers_makes_no_network_attempt(tmp_path):
+    """04 and 06 used to import ultralytics (through helpers.heads) before any offline setting: 4 DNS look-ups."""
+    code = textwrap.dedent("""
+        import sys
+        attempts = []
+
+        def hook(event, args):
+            if event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.connect"):
+                if event == "socket.connect" and isinstance(args[1], (str, bytes)):
+                    return
+                attempts.append(event)
+                raise OSError("blocked")
+
+        sys.addaudithook(hook)
+        from helpers import heads, metrics, routes  # each imports ultralytics (or torch) on the way
+        import ultralytics.utils
+        print("RESULT", attempts, ultralytics.utils.ONLINE)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO_", "XDG_"))}
+    env["HOME"] = str(tmp_path)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "RESULT [] False" in r.stdout, r.stdout
+    assert not [p for p in tmp_path.rglob("*") if "ultralytics" in str(p).lower()]  # nothing in the home
