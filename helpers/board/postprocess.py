@@ -71,7 +71,7 @@ def split_levels(outputs, input_hw=None) -> list[Level]:
     ``input_hw`` gives the strides (input size / grid size); without it the first level
     is taken as stride 8 and the others follow from their grid sizes.
     """
-    outs = [np.asarray(o) for o in outputs]
+    outs = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in outputs]
     if any(o.ndim != 4 or o.shape[0] != 1 for o in outs):
         raise ValueError(f"expected [1, C, H, W] outputs, got shapes {[o.shape for o in outs]}")
     group = 3 if len(outs) >= 3 and outs[2].shape[1] == 1 and outs[2].shape[2:] == outs[0].shape[2:] else 2
@@ -117,10 +117,8 @@ def decode_boxes(logits: np.ndarray, gx: np.ndarray, gy: np.ndarray, stride) -> 
     """xyxy boxes (input pixels, float32) of cells at grid column ``gx`` / row ``gy``: DFL distances
     around the cell centre, times the stride."""
     ltrb = dfl_expectation(logits)
-    cx = gx.astype(np.float32) + 0.5
-    cy = gy.astype(np.float32) + 0.5
-    return (np.stack([cx - ltrb[0], cy - ltrb[1], cx + ltrb[2], cy + ltrb[3]], 1)
-            * np.asarray(stride, np.float32).reshape(-1, 1))
+    centre = np.stack([gx, gy]).astype(np.float32) + 0.5
+    return (np.concatenate([centre - ltrb[:2], centre + ltrb[2:]]) * np.asarray(stride, np.float32)).T
 
 
 def decode_dense(outputs, input_hw=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,9 +219,9 @@ def split_concat_output(output: np.ndarray, input_hw, nc: int, strides=(8, 16, 3
 
 
 def _prefilter(levels: list[Level], conf_thres: float, use_score_sum: bool):
-    """Cells worth a look, all levels together: their class scores (nc, K), DFL logits (4*reg_max, K),
-    grid x, grid y, stride and level. A cell is kept when its score-sum reaches the threshold (the best
-    class score never exceeds the sum); without a score-sum output, every cell is."""
+    """Cells worth a look, all levels together: class scores (nc, K), DFL logits (4*reg_max, K), flat cell
+    index within its level, level. A cell is kept when its score-sum reaches the threshold (the best class
+    score never exceeds the sum); without a score-sum output, every cell is."""
     cols = []
     for level in levels:
         nc, h, w = level.cls.shape
@@ -232,12 +230,11 @@ def _prefilter(levels: list[Level], conf_thres: float, use_score_sum: bool):
         if use_score_sum and level.score_sum is not None:
             idx = np.flatnonzero(level.score_sum.reshape(-1) >= conf_thres)
             # np.take keeps the logits C-contiguous: the DFL softmax on them is 3x faster than on a fancy-indexed copy
-            cols.append((cls[:, idx], np.take(box, idx, axis=1), *np.divmod(idx, w)))
+            cols.append((cls[:, idx], np.take(box, idx, axis=1), idx))
         else:  # every cell
-            cols.append((cls, box, *np.divmod(np.arange(h * w), w)))
-    cls, logits, gy, gx = (np.concatenate(x, axis=-1) for x in zip(*cols))
-    lv = np.repeat(np.arange(len(levels)), [len(c[2]) for c in cols])
-    return cls, logits, gx, gy, np.array([lev.stride for lev in levels], np.float32)[lv], lv
+            cols.append((cls, box, np.arange(h * w)))
+    cls, logits, idx = (np.concatenate(x, axis=-1) for x in zip(*cols))
+    return cls, logits, idx, np.repeat(np.arange(len(levels)), [len(c[2]) for c in cols])
 
 
 def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
@@ -256,13 +253,18 @@ def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: flo
     The cells of every level are gathered first and decoded together (one DFL softmax, one NMS):
     at these sizes the cost is the number of numpy calls, not the arithmetic.
     """
-    cls, logits, gx, gy, stride, levels = _prefilter(split_levels(outputs, input_hw), conf_thres, use_score_sum)
-    best, scores = cls.argmax(0), cls.max(0)
+    lv = split_levels(outputs, input_hw)
+    cls, logits, idx, levels = _prefilter(lv, conf_thres, use_score_sum)
+    best = cls.argmax(0)
+    scores = cls[best, np.arange(len(best))]  # (faster than cls.max(0) on the gathered layout)
     sel = np.flatnonzero(scores > conf_thres)
     if not len(sel):
         return Detections(prefiltered=len(best))
-    boxes = decode_boxes(np.take(logits, sel, axis=1), gx[sel], gy[sel], stride[sel])
-    scores, classes, levels = scores[sel], best[sel], levels[sel]
+    levels = levels[sel]
+    grid = np.array([(level.box.shape[2], level.stride) for level in lv], np.float32)[levels]  # width, stride
+    gy, gx = np.divmod(idx[sel], grid[:, 0].astype(np.int64))
+    boxes = decode_boxes(np.take(logits, sel, axis=1), gx, gy, grid[:, 1])
+    scores, classes = scores[sel], best[sel]
     keep = batched_nms(boxes, scores, classes, iou_thres)[:max_det]
     det = Detections(boxes[keep], scores[keep], classes[keep], levels[keep], prefiltered=len(best),
                      candidates=len(sel))
