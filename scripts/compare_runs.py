@@ -1,0 +1,80 @@
+"""Compare what two run folders recorded, stage by stage: the check that a refactor changed no figure.
+
+    .venv/bin/python scripts/compare_runs.py RUN_A RUN_B [--tol 0]
+
+Walks every ``<stage>/metrics.json`` of both runs and prints each value that differs. Values that
+depend on the machine or the folder, not on the model, are left out: wall times, frame rates, file
+paths, per-stage timing tables. Numbers equal within ``--tol`` (absolute) count as equal. Exit code
+0 when nothing differs, 1 otherwise. Use it on the chain test's run folders
+(``pytest tests/notebooks --basetemp=DIR`` keeps them in ``DIR/chain_run0``) before and after a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+#: keys whose values measure the machine or name a place, not the model: exact names ...
+VOLATILE_KEYS = {"weights", "onnx", "rknn", "report", "log", "txt", "bundle", "ultralytics_run", "model_yaml",
+                 "data_yaml", "stdout", "image", "reused", "torch_threads", "fingerprint", "files", "settings",
+                 "log_file", "toolkit_errors", "path", "file", "timings", "frames_per_second", "frames/s",
+                 "end_to_end_ms", "device", "config", "dump_bytes", "model"}
+#: ... and endings
+VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "seconds_per_epoch", "frames_per_s_1", "_path")
+
+
+def volatile(key: str) -> bool:
+    k = key.lower()
+    return k in VOLATILE_KEYS or k.endswith(VOLATILE_ENDINGS) or k.startswith("sim_frames_per_s")
+
+
+def diff(a, b, path: str, tol: float, out: list) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if volatile(str(k)):
+                continue
+            if k not in a or k not in b:
+                out.append(f"{path}/{k}: only in {'B' if k not in a else 'A'}")
+                continue
+            diff(a[k], b[k], f"{path}/{k}", tol, out)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(f"{path}: {len(a)} vs {len(b)} items")
+            return
+        for i, (x, y) in enumerate(zip(a, b)):
+            diff(x, y, f"{path}[{i}]", tol, out)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if not (a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol)):
+            out.append(f"{path}: {a} vs {b}")
+    elif a != b:
+        out.append(f"{path}: {a!r} vs {b!r}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_a", type=Path)
+    ap.add_argument("run_b", type=Path)
+    ap.add_argument("--tol", type=float, default=0.0, help="absolute tolerance for numbers")
+    args = ap.parse_args(argv)
+    stages = sorted({p.parent.name for run in (args.run_a, args.run_b) for p in run.glob("*/metrics.json")})
+    total = 0
+    for stage in stages:
+        fa, fb = args.run_a / stage / "metrics.json", args.run_b / stage / "metrics.json"
+        if not (fa.is_file() and fb.is_file()):
+            print(f"{stage}: only in {'A' if fa.is_file() else 'B'}")
+            total += 1
+            continue
+        out: list[str] = []
+        diff(json.loads(fa.read_text()), json.loads(fb.read_text()), stage, args.tol, out)
+        print(f"{stage}: {'identical' if not out else f'{len(out)} difference(s)'}")
+        for line in out:
+            print(f"  {line}")
+        total += len(out)
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
