@@ -120,3 +120,33 @@ def raise_if_failed(attempt: dict) -> None:
     if attempt.get("error") is not None:
         raise attempt["error"]
 
+
+
+def target_table(onnx, cfg: BuildConfig, targets, es: EvalSet, ref_outputs, names, out_dir, dataset=None,
+                 images: int = 4) -> list[dict]:
+    """Build ``cfg`` for every SoC in ``targets``: built or the toolkit's error, size, build time, and the
+    simulator's agreement with onnxruntime (lowest output cosine over ``images`` val images) where it runs."""
+    import dataclasses
+
+    from .board.targets import SOCS
+
+    n = max(1, min(images, len(es)))
+    rows = []
+    for t in targets:
+        soc = SOCS[t]
+        row = {"target": t, "npu_cores": soc.npu_cores, "config": cfg.name}
+        if not cfg.quantize and not soc.fp16:
+            rows.append({**row, "built": False, "error": "INT8 only (no float16 build for this SoC)"})
+            continue
+        rknn = Path(out_dir) / f"{Path(onnx).stem}_{cfg.name}_{t}.rknn"
+        try:
+            res = simulate(onnx, dataclasses.replace(cfg, target=t), es.nhwc()[:n], dataset=dataset, rknn_out=rknn,
+                           workdir=Path(out_dir) / "work" / t)
+            agree = output_agreement(ref_outputs[:n], res["outputs"], names)
+            row.update(built=True, rknn_MB=round(res["rknn_bytes"] / 2**20, 3), build_s=res["build_seconds"],
+                       simulated=True, min_cosine=min(a["cosine"] for a in agree))
+        except ToolkitError as e:
+            built = rknn.is_file() and e.step not in ("config", "load_onnx", "build", "export_rknn")
+            row.update(built=built, simulated=False, error=f"{e.step}: {e.reason}")
+        rows.append(row)
+    return rows

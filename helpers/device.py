@@ -21,6 +21,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .board.targets import soc_from_compatible
+
 #: where the board-side runtime files live on Rockchip's Linux images, and where they come from
 BOARD_FILES = {
     "librknnrt": ("/usr/lib/librknnrt.so", "rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so"),
@@ -88,8 +90,7 @@ def parse_versions(text: str) -> BoardVersions:
         key, _, val = line.partition(":")
         val = val.strip()
         if key == "soc":
-            m = re.search(r"rk\d{4}", val)
-            v.soc = m.group(0) if m else None
+            v.soc = soc_from_compatible(val)
         elif key in ("librknnrt", "rknn_server"):
             m = re.search(r"version:?\s*([0-9]+\.[0-9]+\.[0-9]+)", val)
             setattr(v, key, m.group(1) if m else None)
@@ -322,13 +323,14 @@ def start_rknn_server(dev: Device) -> None:
 
 
 def run_bundle_remote(dev: Device, bundle, remote_dir: str, source: str, out_local, python: str = "python3",
-                      args: tuple = (), overwrite: bool = False) -> dict:
+                      args: tuple = (), overwrite: bool = False, env: dict | None = None) -> dict:
     """Push ``bundle`` to ``remote_dir``, run its runner on ``source`` (a path inside the bundle) and pull the
     results into ``out_local`` (an existing folder is replaced only with ``overwrite``)."""
     import json
 
     dev.push(bundle, remote_dir)
-    cmd = (f"cd {shlex.quote(remote_dir)} && {shlex.quote(python)} run.py {shlex.quote(source)} --out out "
+    prefix = "".join(f"{k}={shlex.quote(str(v))} " for k, v in (env or {}).items())
+    cmd = (f"cd {shlex.quote(remote_dir)} && {prefix}{shlex.quote(python)} run.py {shlex.quote(source)} --out out "
            + " ".join(shlex.quote(a) for a in args))
     _, stdout, _ = dev.shell(cmd)
     local = dev.pull(posixpath.join(remote_dir, "out"), out_local, overwrite=overwrite)

@@ -30,13 +30,31 @@ from .pool import OrderedPool
 from .postprocess import Detections, batched_nms, postprocess
 from .preprocess import letterbox
 from .records import read_bundle_config
-from .runtime import BACKENDS, open_runtime
-from .targets import SOCS
+from .runtime import BACKENDS, default_backend, open_runtime
+from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms")
+#: where a Rockchip board names its SoC (RKDEPLOY_COMPATIBLE overrides it, for tests)
+COMPATIBLE = "/proc/device-tree/compatible"
+#: backends that run the .rknn on an NPU: the model must have been built for this board's SoC
+NPU_BACKENDS = ("rknnlite", "toolkit")
+
+
+def check_board_soc(target: str, backend: str) -> str | None:
+    """On a board (its device tree names a SoC), refuse an NPU model built for another SoC; returns the SoC."""
+    path = os.environ.get("RKDEPLOY_COMPATIBLE", COMPATIBLE)
+    try:
+        with open(path, "rb") as f:
+            soc = soc_from_compatible(f.read().decode(errors="replace"))
+    except OSError:
+        return None  # not a board (or no device tree): nothing to compare
+    if soc and backend in NPU_BACKENDS and soc != target:
+        raise ValueError(f"this board is an {soc} ({path}), the model was built for {target}: rebuild it with "
+                         f"TARGET='{soc}' (notebooks 04 and 05) or run it on an {target}")
+    return soc
 
 
 def detect(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, use_score_sum: bool = True,
@@ -191,7 +209,10 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
     conf = cfg.get("conf", 0.25) if s.conf is None else s.conf
     iou = cfg.get("iou", 0.45) if s.iou is None else s.iou
-    soc = SOCS.get(cfg.get("target", "rk3588"))
+    target = cfg.get("target", "rk3588")
+    backend = s.backend if s.backend != "auto" else default_backend(model_path)
+    check_board_soc(target, backend)
+    soc = SOCS.get(target)
     out_dir.mkdir(parents=True, exist_ok=True)
     runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
     work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large)

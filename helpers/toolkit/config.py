@@ -57,6 +57,9 @@ class BuildConfig:
             raise ValueError(f"quantized method {self.method!r} is not one of {METHODS}")
         if not 0 <= int(self.optimization_level) <= 3:
             raise ValueError("optimization_level is 0..3")
+        if not self.quantize and not SOCS[self.target].fp16:
+            raise ValueError(f"{self.target} runs INT8 models only (the toolkit builds no float16 for it): "
+                             "quantize=True")
         if (self.auto_hybrid or self.float_layers) and not self.quantize:
             raise ValueError("hybrid quantization needs quantize=True")
         if self.auto_hybrid and self.float_layers:

@@ -118,3 +118,27 @@ def test_run_on_board_checks_the_runtime_before_pushing(ssh, sshd, tmp_path):
         device.run_on_board(bundle, tmp_path / "out", ssh=f"root@127.0.0.1:{sshd['port']}", key_file=sshd["key"],
                             remote_dir=remote, trust_new_host=True)
     assert ssh.shell(f"test -e {remote}", check=False)[0] != 0 and not (tmp_path / "out").exists()
+
+
+def test_the_runner_on_a_board_refuses_a_model_built_for_another_soc(ssh, sshd, tmp_path):
+    """The bundle runs over SSH on a "board" whose device tree names an RK3566; its model targets the RK3588."""
+    import json
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from helpers import deploy
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(deploy.BOARD_DIR, bundle / deploy.BUNDLE_PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    (bundle / "run.py").write_text(deploy.RUN_PY)
+    (bundle / "config.json").write_text(json.dumps({"model": "model.rknn", "imgsz": 64, "target": "rk3588"}))
+    (bundle / "samples").mkdir()
+    cv2.imwrite(str(bundle / "samples" / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    compatible = tmp_path / "compatible"
+    compatible.write_bytes(b"radxa,rock-3c\0rockchip,rk3566\0")
+    with pytest.raises(device.RemoteCommandFailed, match=r"this board is an rk3566 .* built for rk3588: rebuild"):
+        device.run_bundle_remote(ssh, bundle, f"{sshd['remote']}/soc", "samples", tmp_path / "out", sys.executable,
+                                 ("--backend", "rknnlite"), env={"RKDEPLOY_COMPATIBLE": compatible})
+    assert device.parse_versions("soc: rockchip rv1106 \nlibrknnrt: \n").soc == "rv1106"

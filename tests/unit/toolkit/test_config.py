@@ -21,3 +21,6 @@ def test_build_config_validates_and_names():
     assert config.BuildConfig.from_dict(cfg.to_dict()) == cfg and cfg.name == "int8_normal_channel_hybrid2"
     kw = cfg.config_kwargs()
     assert kw["mean_values"] == [[0.0, 0.0, 0.0]] and kw["std_values"] == [[255.0, 255.0, 255.0]]
+    with pytest.raises(ValueError, match="rv1106 runs INT8 models only"):
+        config.BuildConfig(target="rv1106")
+    assert config.BuildConfig(target="RV1103", quantize=True).target == "rv1103"
