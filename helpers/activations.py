@@ -67,3 +67,10 @@ def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", sc
               f"# activation: {ACTIVATIONS[activation]} is applied to every Conv block and saved in checkpoints.\n")
     atomic_write_text(target, header + yaml.safe_dump(cfg, sort_keys=False))
     return target
+
+
+def build_model(model_yaml: str | os.PathLike, nc: int):
+    """An untrained DetectionModel from a yaml (what training starts from)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    return DetectionModel(str(model_yaml), nc=nc, verbose=False)

@@ -81,6 +81,10 @@ def _train(m: dict) -> dict:
     if "silu" in m["variants"]:
         silu = m["variants"]["silu"]
         h.update(silu_mAP50=round(silu["mAP50"], 4), silu_mAP50_95=round(silu["mAP50_95"], 4))
+    if m.get("transplant"):
+        t = m["transplant"]
+        h.update(transplant_mAP50=t["final"]["transplanted"]["mAP50"], transplant_epochs=t["epochs"]["transplanted"],
+                 transplant_epochs_to_scratch_final=t["epochs_to_reach_scratch_final_mAP50"])
     return h
 
 

@@ -79,8 +79,13 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
                   batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
                   lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
                   patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None,
-                  cpu_threads: int | None = None) -> dict:
-    """Train one variant ('relu' or 'silu') from scratch; return its record for metrics.json.
+                  cpu_threads: int | None = None, weights: str | None = None, name: str | None = None) -> dict:
+    """Train one variant ('relu' or 'silu'), from scratch or from ``weights``; return its record for metrics.json.
+
+    ``weights``: a local checkpoint whose tensors (same name and shape) are transplanted into the
+    model built from this variant's yaml before the first step (:mod:`helpers.transplant`; refused
+    with a clear error when the checkpoint does not fit). ``name`` names the files and the run
+    folder (default: the variant), so a transplanted run can sit next to the scratch one.
 
     ``nbs`` is ultralytics' nominal batch size: gradients are accumulated until ``nbs`` images
     have been seen. Its default (64) means a 240-image dataset at batch 16 gets only ~4
@@ -112,33 +117,53 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     settings = {"variant": variant, "data_yaml": str(Path(data_yaml).resolve()), "epochs": epochs, "imgsz": imgsz,
                 "batch": batch, "nbs": nbs, "seed": seed, "scale": scale, "device": device, "patience": patience,
                 "lr0": lr0, "close_mosaic": close_mosaic, "fit_boxes": fit_boxes, "extra": extra or {}}
+    name = name or variant
+    plan = _transplant_plan(weights, model_yaml, info.nc, scale, settings) if weights else None
     fp = _fingerprint(settings)
-    weights, record_file = stage / f"{variant}.pt", stage / f"{variant}.train.json"
-    if not force and weights.is_file() and record_file.is_file():
-        rec = json.loads(record_file.read_text())
-        if rec.get("fingerprint") == fp:
-            return {**rec, "reused": True}
+    out, record_file = stage / f"{name}.pt", stage / f"{name}.train.json"
+    if not force and (rec := _reusable(record_file, out, fp)):
+        return rec
 
     # ultralytics appends to an existing results.csv: start the variant's run folder afresh
     # (the previous weights stay in place until the new ones replace them atomically)
-    shutil.rmtree(stage / "ultralytics" / variant, ignore_errors=True)
+    shutil.rmtree(stage / "ultralytics" / name, ignore_errors=True)
     model = YOLO(str(model_yaml), task="detect")
-    seen = _add_callbacks(model, device, imgsz, fit_boxes, cpu_threads)
+    seen = _add_callbacks(model, device, imgsz, fit_boxes and plan is None, cpu_threads, plan)
     t0 = time.perf_counter()
     model.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
                 optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic,
                 device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
-                project=str(stage / "ultralytics"), name=variant, exist_ok=True, pretrained=False, plots=True,
+                project=str(stage / "ultralytics"), name=name, exist_ok=True, pretrained=False, plots=True,
                 verbose=False, **(extra or {}))
-    rec = _record(model.trainer, weights, time.perf_counter() - t0, seen)
-    rec.update(variant=variant, model_yaml=str(model_yaml), device=device, settings=settings, fingerprint=fp,
-               reused=False)
+    rec = _record(model.trainer, out, time.perf_counter() - t0, seen)
+    rec.update(variant=variant, name=name, model_yaml=str(model_yaml), device=device, settings=settings,
+               fingerprint=fp, reused=False,
+               transplant={**plan.summary(), "loaded": seen.get("transplanted")} if plan else None)
     write_json(record_file, rec)
     return rec
 
 
-def _add_callbacks(model, device: str, imgsz: int, fit_boxes: bool, cpu_threads: int | None) -> dict:
-    """Ultralytics' documented callbacks: every CPU core, the thread count seen, the initial boxes.
+def _transplant_plan(weights, model_yaml, nc: int, scale: str, settings: dict):
+    """Check ``weights`` against the model the yaml builds (a clear error when they do not fit); note it in ``settings``."""
+    from . import transplant
+    from .activations import build_model
+
+    plan = transplant.check(transplant.plan(build_model(model_yaml, nc), weights), scale)
+    settings["weights"] = {"path": str(Path(weights).resolve()), "bytes": Path(weights).stat().st_size}
+    return plan
+
+
+def _reusable(record_file: Path, weights: Path, fingerprint: str) -> dict | None:
+    """The record of a finished run with identical settings, if there is one (then nothing is trained again)."""
+    if weights.is_file() and record_file.is_file():
+        rec = json.loads(record_file.read_text())
+        if rec.get("fingerprint") == fingerprint:
+            return {**rec, "reused": True}
+    return None
+
+
+def _add_callbacks(model, device: str, imgsz: int, fit_boxes: bool, cpu_threads: int | None, plan=None) -> dict:
+    """Ultralytics' documented callbacks: every CPU core, the thread count seen, the initial boxes, the transplant.
 
     Returns what they observe during training: ``{"threads": set, "box_init": {stride: px}}``.
     """
@@ -152,6 +177,14 @@ def _add_callbacks(model, device: str, imgsz: int, fit_boxes: bool, cpu_threads:
         model.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(threads))
     # what torch really used, checked every epoch (recorded, and tested)
     model.add_callback("on_train_epoch_start", lambda trainer: seen["threads"].add(torch.get_num_threads()))
+    if plan is not None:
+        from .transplant import apply
+
+        def _transplant(trainer):  # into the model ultralytics built from our yaml, and its EMA copy
+            for m in (trainer.model, getattr(trainer.ema, "ema", None)):
+                if m is not None:
+                    seen["transplanted"] = apply(m, plan)
+        model.add_callback("on_pretrain_routine_end", _transplant)
     if fit_boxes:
         def _fit(trainer):  # after ultralytics built the model (and its EMA copy), before the first step
             for m in (trainer.model, getattr(trainer.ema, "ema", None)):
@@ -215,3 +248,48 @@ def activation_census_table(run_dir, nc: int, scale: str = "n") -> list[dict]:
         model = DetectionModel(str(yaml_path), nc=nc, verbose=False)
         rows.append({"model": yaml_path.name, **activation_census(model)})
     return rows
+
+
+#: the losses ultralytics logs per epoch; their sum is the "train loss" of the comparison
+LOSSES = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
+
+
+def transplant_comparison(scratch: dict, transplanted: dict) -> dict:
+    """What starting from another model's weights bought: losses early on, mAP at equal epochs and at the end,
+    and how many epochs the transplanted run needed to reach the scratch run's final mAP50.
+
+    Both arguments are :func:`train_variant` records. The scratch run usually trains longer: its
+    figure "at equal epochs" is read from its curve mid-schedule (learning rate still high, mosaic
+    still on), which is said in the conclusion.
+    """
+    rows = {k: read_results_csv(Path(r["ultralytics_run"]) / "results.csv") for k, r in
+            (("scratch", scratch), ("transplanted", transplanted))}
+    n = min(len(rows["scratch"]), len(rows["transplanted"]))
+    loss = {k: [round(sum(r.get(c, 0.0) for c in LOSSES), 4) for r in v] for k, v in rows.items()}
+    reach = next((i + 1 for i, r in enumerate(rows["transplanted"])
+                  if r.get("metrics/mAP50(B)", 0) >= scratch["mAP50"]), None)
+    out = {"epochs": {k: len(v) for k, v in rows.items()},
+           "loss_first_epochs": {k: v[:5] for k, v in loss.items()},
+           "mAP50_at_equal_epochs": {k: rows[k][n - 1].get("metrics/mAP50(B)") for k in rows} if n else {},
+           "final": {k: {"mAP50": round(r["mAP50"], 4), "mAP50_95": round(r["mAP50_95"], 4)}
+                     for k, r in (("scratch", scratch), ("transplanted", transplanted))},
+           "epochs_to_reach_scratch_final_mAP50": reach,
+           "transplant": transplanted.get("transplant"), "census": transplanted["activation_census"]}
+    out["conclusion"] = _transplant_sentence(out, n)
+    return out
+
+
+def _transplant_sentence(c: dict, n: int) -> str:
+    ls, lt = c["loss_first_epochs"]["scratch"][:1], c["loss_first_epochs"]["transplanted"][:1]
+    first = (f"After one epoch the transplanted model's training loss is {lt[0]:.2f} against {ls[0]:.2f} from "
+             f"scratch" if ls and lt else "No epoch finished")
+    eq = c["mAP50_at_equal_epochs"]
+    equal = (f"; after {n} epochs its val mAP50 is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
+             f"scratch run at the same point of its longer schedule" if eq else "")
+    reach = c["epochs_to_reach_scratch_final_mAP50"]
+    fs, ft = c["final"]["scratch"], c["final"]["transplanted"]
+    end = (f"; it reached the scratch model's final mAP50 ({fs['mAP50']}, after {c['epochs']['scratch']} epochs) "
+           f"in {reach} epochs" if reach else
+           f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final mAP50 "
+           f"({fs['mAP50']} after {c['epochs']['scratch']} epochs; transplanted: {ft['mAP50']})")
+    return first + equal + end + "."
