@@ -18,7 +18,11 @@ import numpy as np
 
 from .synthetic import SynthConfig, generate_synthetic, yaml_text
 
-IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: image files ultralytics trains on (its IMG_FORMATS); the workbook also needs OpenCV to decode them
+IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mpo", ".pfm", ".dng", ".jp2", ".heic",
+                ".heif", ".avif")
+#: ultralytics skips smaller images
+MIN_IMAGE_SIDE = 10
 
 
 class DatasetError(ValueError):
@@ -30,7 +34,8 @@ class DatasetInfo:
     yaml_path: Path
     root: Path
     names: list[str]
-    splits: dict[str, list[Path]] = field(default_factory=dict)  # split -> image files
+    splits: dict[str, list[Path]] = field(default_factory=dict)  # split -> usable image files
+    skipped: list[dict] = field(default_factory=list)  # {"split", "image", "reason"}: not usable, left out everywhere
 
     @property
     def nc(self) -> int:
@@ -87,31 +92,79 @@ def _collect_images(spec, root: Path, yaml_path: Path, line: int, split: str) ->
     return files
 
 
+#: ultralytics' tolerances for label values (its verify_image_label): coordinates up to 1.01, down to -0.01
+COORD_MAX, COORD_MIN = 1.01, -0.01
+
+
+def _label_rows(label_file: Path) -> list[tuple[int, list[str]]]:
+    text = label_file.read_text(encoding="utf-8-sig")
+    return [(n, line.split()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _row_box(label_file: Path, n: int, values: list[float], polygon: bool) -> list[float]:
+    """One row's ``cls xc yc w h``: a box row as it is, a polygon row as the box around its points."""
+    if not polygon:
+        if len(values) != 5:
+            raise DatasetError(f"{label_file}, line {n}: expected 5 values 'class xc yc w h' (or a polygon 'class x1 "
+                               f"y1 x2 y2 x3 y3 ...'), got {len(values)}.")
+        return values
+    if (len(values) - 1) % 2:
+        raise DatasetError(f"{label_file}, line {n}: a polygon row is 'class x1 y1 x2 y2 ...': {len(values) - 1} "
+                           "coordinates is not a whole number of points (pose labels need kpt_shape in data.yaml).")
+    xs, ys = values[1::2], values[2::2]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    return [values[0], (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]
+
+
+def unusable_image(path: Path) -> str | None:
+    """Why an image cannot be used (ultralytics would skip it, or OpenCV cannot decode it), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()  # what ultralytics checks before training
+            w, h = im.size
+    except Exception as e:  # noqa: BLE001 - PIL raises many kinds on a broken file
+        return f"not a readable image ({type(e).__name__}: {e})"
+    if min(w, h) < MIN_IMAGE_SIDE:
+        return f"{w}x{h} pixels: smaller than {MIN_IMAGE_SIDE} (ultralytics skips it)"
+    if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
+        return "OpenCV cannot decode it (convert it to PNG or JPEG)"
+    return None
+
+
 def check_labels(label_file: Path, nc: int) -> list[tuple[int, float, float, float, float]]:
-    """Parse one YOLO label file; errors name the file and line."""
-    out = []
-    for n, line in enumerate(label_file.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 5:
-            raise DatasetError(f"{label_file}, line {n}: expected 5 values 'class xc yc w h', got {len(parts)}: "
-                               f"{line.strip()!r}. (Segmentation/pose labels are not detection labels.)")
+    """Parse one YOLO label file as ultralytics' loader does; errors name the file and line.
+
+    Accepted, as ultralytics accepts them: box rows ``class xc yc w h``; polygon rows ``class x1 y1
+    x2 y2 ...`` (segmentation labels, turned into the box around the points); coordinates within
+    [-0.01, 1.01]; duplicate rows (dropped); an empty file (a background image). Refused, as
+    ultralytics refuses the image: box and polygon rows mixed in one file, a class id that is not a
+    whole number or not below ``nc``, values outside that range (pixel coordinates, most likely).
+    """
+    rows = _label_rows(label_file)
+    polygon = any(len(r) > 6 for _, r in rows)
+    if polygon and any(len(r) == 5 for _, r in rows):
+        raise DatasetError(f"{label_file}: mixes box rows (5 values) and polygon rows; ultralytics skips such an "
+                           "image. Use one kind per file.")
+    out, seen = [], set()
+    for n, raw in rows:
         try:
-            c = int(parts[0])
-            xc, yc, w, h = (float(v) for v in parts[1:])
+            values = [float(v) for v in raw]
         except ValueError:
-            raise DatasetError(f"{label_file}, line {n}: not numbers: {line.strip()!r}") from None
-        if not 0 <= c < nc:
-            raise DatasetError(f"{label_file}, line {n}: class id {c} is outside 0..{nc - 1} (data.yaml has {nc} "
-                               f"names). Fix the label or add the class to data.yaml's names.")
-        eps = 1e-3
-        if not (-eps <= xc <= 1 + eps and -eps <= yc <= 1 + eps and 0 < w <= 1 + eps and 0 < h <= 1 + eps
-                and xc - w / 2 >= -eps and xc + w / 2 <= 1 + eps and yc - h / 2 >= -eps and yc + h / 2 <= 1 + eps):
-            raise DatasetError(f"{label_file}, line {n}: box {xc:g} {yc:g} {w:g} {h:g} is out of range: YOLO labels "
-                               f"are centre x, centre y, width, height normalised to 0..1 by the image size, and the "
-                               f"box must lie inside the image. Were pixel coordinates written?")
-        out.append((c, xc, yc, w, h))
+            raise DatasetError(f"{label_file}, line {n}: not numbers: {' '.join(raw)!r}") from None
+        c, xc, yc, w, h = _row_box(label_file, n, values, polygon)
+        if c % 1 or not 0 <= c < nc:
+            raise DatasetError(f"{label_file}, line {n}: class id {raw[0]} is outside 0..{nc - 1} (data.yaml has "
+                               f"{nc} names). Fix the label or add the class to data.yaml's names.")
+        coords = values[1:]
+        if max(coords) > COORD_MAX or min(coords) < COORD_MIN or w < 0 or h < 0:
+            raise DatasetError(f"{label_file}, line {n}: box coordinates {' '.join(raw[1:])} are out of range: YOLO labels "
+                               "are normalised to 0..1 by the image size. Were pixel coordinates written?")
+        box = (int(c), xc, yc, w, h)
+        if box not in seen:  # ultralytics drops duplicate rows
+            seen.add(box)
+            out.append(box)
     return out
 
 
@@ -161,12 +214,27 @@ def _class_names(d: dict, yaml_path: Path, lines: dict) -> list[str]:
     return names
 
 
+def _usable(files: list[Path], split: str, skipped: list) -> list[Path]:
+    """The images of a split that can be used; the others are reported (by name, with the reason) in ``skipped``."""
+    usable = []
+    for f in files:
+        why = unusable_image(f)
+        if why:
+            skipped.append({"split": split, "image": str(f), "reason": why})
+        else:
+            usable.append(f)
+    return usable
+
+
 def check_dataset(data_yaml: str | os.PathLike, check_all_labels: bool = True) -> DatasetInfo:
     """Validate a YOLO detection ``data.yaml`` and everything it points to.
 
     Raises :class:`DatasetError` with the file and line to fix for: a missing file, bad
     YAML, missing keys, a path that does not exist, ``nc`` disagreeing with ``names``,
-    a label with a class id or coordinates out of range, or an empty split.
+    a label with a class id or coordinates out of range, or an empty split. An image that
+    cannot be used (corrupt, too small, a format OpenCV cannot decode) is not an error: it is
+    listed in ``info.skipped`` with the reason and left out of every split, so training, the
+    calibration set, evaluation and samples never see it.
     """
     yaml_path, d, lines = _read_yaml(data_yaml)
     names = _class_names(d, yaml_path, lines)
@@ -185,6 +253,10 @@ def check_dataset(data_yaml: str | os.PathLike, check_all_labels: bool = True) -
         if missing:
             raise DatasetError(f"{yaml_path}, line {lines.get(split)}: {len(missing)} listed {split} images do not "
                                f"exist, e.g. {missing[0]}.")
+        files = _usable(files, split, info.skipped)
+        if not files:
+            raise DatasetError(f"{yaml_path}, line {lines.get(split)}: no usable image in the {split} split: "
+                               f"{info.skipped[-1]['image']}: {info.skipped[-1]['reason']}")
         if check_all_labels:
             for f in files:
                 lp = label_path_for(f)

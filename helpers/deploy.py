@@ -47,6 +47,7 @@ if __name__ == "__main__":
 def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = 0.25, iou: float = 0.45,
                  target: str = "rk3588", output_names=None, toolkit_version: str | None = None) -> Path:
     """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place)."""
+    from .toolkit.calibration import read_calibration_list
     from .toolkit.jobs import load_build_record
 
     out_dir = Path(out_dir)
@@ -63,11 +64,9 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
     cal = tmp / "calibration"
     cal.mkdir()
     names = []
-    for line in Path(calibration_txt).read_text().splitlines():
-        if line.strip():
-            src = Path(line.strip())
-            shutil.copy2(src, cal / src.name)
-            names.append(src.name)
+    for src in read_calibration_list(calibration_txt):
+        shutil.copy2(src, cal / src.name)
+        names.append(src.name)
     (cal / "dataset.txt").write_text("".join(f"{n}\n" for n in names))
     rec = load_build_record(rknn)
     write_json(tmp / "model.rknn.json", {"config": rec["config"].to_dict(), "onnx": "model.onnx",
@@ -86,16 +85,20 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
 
 
 def board_instructions(cfg: dict) -> str:
+    from .board.targets import SOCS
+
     v = cfg.get("toolkit_version") or "<toolkit version>"
+    soc = SOCS[cfg["target"]]
     return f"""YOLOv8 RKNN deploy bundle ({cfg['quantization']}, {cfg['imgsz']}x{cfg['imgsz']}, target {cfg['target']})
 
-On the board (Debian/Ubuntu image on an RK3588, Python 3 with numpy and opencv-python):
+On the board ({soc.describe()}; a Debian/Ubuntu image, Python 3 with numpy and opencv-python;
+run.py refuses a board whose device tree names another SoC):
   pip3 install rknn_toolkit_lite2-{v}-*-aarch64.whl   # from the rknn-toolkit2 {v} release, matching the board's Python
   cat /proc/device-tree/compatible                      # must name {cfg['target']}
   strings /usr/lib/librknnrt.so | grep "librknnrt version"   # must say {v}; else copy that release's
                                                         # rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so there
-  python3 run.py images/ --backend rknnlite --cores 3 --out out/
-  python3 run.py video.mp4 --backend rknnlite --cores 3 --tile {cfg['imgsz']} --overlap 64 --out out/
+  python3 run.py images/ --backend rknnlite --cores {soc.npu_cores} --out out/
+  python3 run.py video.mp4 --backend rknnlite --cores {soc.npu_cores} --tile {cfg['imgsz']} --overlap 64 --out out/
 
 Fix the clocks before measuring (as root), so figures are comparable between runs:
   echo performance > /sys/class/devfreq/fdab0000.npu/governor

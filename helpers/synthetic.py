@@ -206,9 +206,23 @@ def generate_synthetic(root: str | os.PathLike | None = None, cfg: SynthConfig =
     return final / "data.yaml"
 
 
+def _scalar(value) -> str:
+    """A YAML scalar: plain when it reads back as itself, else quoted (a JSON string is valid YAML)."""
+    import yaml
+
+    text = str(value)
+    try:
+        plain_ok = yaml.safe_load(f"k: {text}") == {"k": text}
+    except yaml.YAMLError:
+        plain_ok = False
+    return text if plain_ok else json.dumps(text)
+
+
 def yaml_text(path: str, train: str, val: str, names) -> str:
-    lines = [f"path: {path}", f"train: {train}", f"val: {val}", f"nc: {len(names)}", "names:"]
-    lines += [f"  {i}: {n}" for i, n in enumerate(names)]
+    """A detection data.yaml; values quoted where needed, so names with spaces, colons or '#' survive."""
+    lines = [f"path: {_scalar(path)}", f"train: {_scalar(train)}", f"val: {_scalar(val)}", f"nc: {len(names)}",
+             "names:"]
+    lines += [f"  {i}: {_scalar(n)}" for i, n in enumerate(names)]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +64,23 @@ def write_calibration_set(info, out_dir, count: int = 100, imgsz: int = 320, see
     out_dir = Path(out_dir)
     files = write_letterboxed(picked, out_dir / "images", imgsz)
     txt = out_dir / "dataset.txt"
-    atomic_write_text(txt, "".join(f"{f}\n" for f in files))
+    # relative to dataset.txt (the toolkit reads them so): no run-folder path, with its spaces, in the list
+    atomic_write_text(txt, "".join(f"{f.relative_to(out_dir).as_posix()}\n" for f in files))
     strata_counts: dict[str, int] = {}
     for k in picked_keys:
         strata_counts[k] = strata_counts.get(k, 0) + 1
     return CalibrationSet(txt, files, picked, dict(sorted(strata_counts.items())))
+
+
+def safe_stem(path) -> str:
+    """A file stem the toolkit's list format can carry: it separates a line's inputs by spaces."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:60] or "image"
+
+
+def read_calibration_list(txt) -> list[Path]:
+    """The images of a ``dataset.txt`` (relative lines taken from its folder, as the toolkit does)."""
+    p = Path(txt)
+    return [(p.parent / ln.strip()) for ln in p.read_text().splitlines() if ln.strip()]
 
 
 def write_letterboxed(sources, out_dir, imgsz: int) -> list[Path]:
@@ -88,7 +101,7 @@ def write_letterboxed(sources, out_dir, imgsz: int) -> list[Path]:
         except FileNotFoundError as e:
             raise DatasetError(f"image {src} is unreadable: {e}; fix or remove it") from None
         canvas, _ = letterbox(img, imgsz)
-        dst = out_dir / f"{i:04d}_{Path(src).stem}.png"
+        dst = out_dir / f"{i:04d}_{safe_stem(src)}.png"
         if not cv2.imwrite(str(dst), canvas):
             raise OSError(f"could not write {dst} (disk full?)")
         files.append(dst)
@@ -102,14 +115,20 @@ def check_calibration_list(txt, imgsz: int) -> list[Path]:
     p = Path(txt)
     if not p.is_file():
         raise FileNotFoundError(f"no calibration list at {p}: build it with write_calibration_set (05_quantize)")
-    files = [Path(ln.strip()) for ln in p.read_text().splitlines() if ln.strip()]
-    if not files:
+    lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    if not lines:
         raise ValueError(f"{p} lists no images: the toolkit would quantize without any calibration data")
-    for n, f in enumerate(files, 1):
+    files = []
+    for n, line in enumerate(lines, 1):
+        if any(ch.isspace() for ch in line):
+            raise ValueError(f"{p}:{n}: {line!r} contains a space; the toolkit splits a line at spaces (one input "
+                             "each) and would fail with 'Unsupport file'. Rename the file (write_calibration_set does)")
+        f = p.parent / line
         img = cv2.imread(str(f))
         if img is None:
             raise ValueError(f"{p}:{n}: {f} is missing or not an image")
         if img.shape[:2] != (imgsz, imgsz):
             raise ValueError(f"{p}:{n}: {f} is {img.shape[1]}x{img.shape[0]}, the model takes {imgsz}x{imgsz}; "
                              "the toolkit would stretch it. Letterbox it (write_calibration_set does).")
+        files.append(f)
     return files

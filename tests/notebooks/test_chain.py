@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import artifacts, deploy, device, workbook
+from helpers.board.targets import SOCS
 
 pytestmark = pytest.mark.notebooks
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.notebooks
 # above 0.03 proves the stride learned.
 SMALL = {
     "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 40, "BATCH": 8, "STRIDE_CHECK_CONF": 0.03,
+    "TRANSPLANT_EPOCHS": 10,  # a ReLU run started from the SiLU twin's weights
     "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
     # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
     "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
@@ -88,6 +90,14 @@ def test_01_train_relu(run_dir):
         assert relu["torch_threads"] == [len(os.sched_getaffinity(0))], relu["torch_threads"]
     assert m["dataset"]["val"]["images"] == SMALL["SYNTH_VAL"] and m["imgsz"] == SMALL["IMGSZ"]
     assert (run_dir / "01_train" / "training_curves.png").is_file()
+    # the transplant: every tensor of the SiLU twin fits the ReLU model; the activations stay ReLU
+    t = m["transplant"]
+    assert t["transplant"]["share"] == 1.0 and t["transplant"]["tensors_matched"] == t["transplant"]["tensors_total"]
+    assert t["transplant"]["loaded"] == t["transplant"]["tensors_total"]  # into the model ultralytics trained
+    assert t["census"] == {"SiLU": 0, "ReLU": 57} and t["epochs"]["transplanted"] == SMALL["TRANSPLANT_EPOCHS"]
+    assert len(t["loss_first_epochs"]["transplanted"]) == 5 and t["final"]["scratch"]["mAP50"] == round(relu["mAP50"], 4)
+    assert m["headline"]["transplant_epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
+    assert (run_dir / "01_train" / "transplant_curves.png").is_file()
 
 
 def test_01_rerun_reuses_the_trained_models(run_dir):
@@ -151,6 +161,14 @@ def test_04_convert_rknn(run_dir):
     assert m["channel_order"][0]["min cosine vs onnxruntime"] > 0.999
     assert m["headline"]["torchscript_min_cosine"] > 0.999
     assert len(m["stock_cut"]["outputs"]) == 6 and m["stock_cut"]["min_cosine"] > 0.999
+    # the FP16 target table: every RK35xx builds and simulates like the RK3588; RV1103/RV1106 are INT8 only
+    rows = {r["target"]: r for r in m["targets"]}
+    assert set(rows) == set(SOCS)
+    for t, soc in SOCS.items():
+        if soc.fp16:
+            assert rows[t]["built"] and rows[t]["simulated"] and rows[t]["min_cosine"] > 0.999, rows[t]
+        else:
+            assert not rows[t]["built"] and "INT8 only" in rows[t]["error"]
 
 
 def test_05_quantize(run_dir):
@@ -174,6 +192,10 @@ def test_05_quantize(run_dir):
     assert len(m["analysis_worst"]) == SMALL["HYBRID_LAYERS"]
     assert m["custom_op"]["op_max_abs_diff"] < 1e-3 and m["custom_op"]["max_sum_to_one_error"] < 1e-2
     assert (run_dir / "05_quantize" / "calibration" / "dataset.txt").is_file()
+    # the INT8 target table: every SoC builds the best sweep config and its simulator runs it
+    rows = {r["target"]: r for r in m["targets"]}
+    assert set(rows) == set(SOCS) and all(r["built"] and r["simulated"] for r in rows.values()), rows
+    assert rows["rk3588"]["min_cosine"] > 0.9 and rows["rk3588"]["config"] == best
 
 
 def test_06_analyze(run_dir):

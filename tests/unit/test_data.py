@@ -124,3 +124,39 @@ def test_resolved_yaml_is_absolute_and_loadable(user_set, tmp_path):
     info = data.check_dataset(user_set / "data.yaml")
     resolved = data.check_dataset(info.write_resolved_yaml(tmp_path / "r.yaml"))
     assert resolved.splits == info.splits and resolved.names == info.names
+
+
+def test_a_users_dataset_as_ultralytics_accepts_it(tmp_path):
+    from tests.support.hard_dataset import CORRUPT, NAMES, NO_LABEL, POLYGON, make_hard_dataset
+
+    info = data.check_dataset(make_hard_dataset(tmp_path))
+    assert info.names == NAMES
+    # the corrupt image is reported by name and left out of every split
+    assert [(s["split"], Path(s["image"]).name) for s in info.skipped] == [("train", CORRUPT)]
+    assert "not a readable image" in info.skipped[0]["reason"]
+    assert CORRUPT not in {p.name for p in info.splits["train"]} and len(info.splits["train"]) == 23
+    assert len(data.load_labels(info.root / "images" / "train" / NO_LABEL, info.nc)) == 0
+    # polygon rows become the box around their points, as ultralytics does
+    poly = data.load_labels(info.root / "images" / "train" / POLYGON, info.nc)
+    assert len(poly) and np.all(poly[:, 3:] > 0) and np.all(poly[:, 1:] <= 1)
+    # the resolved yaml (what ultralytics gets) lists no skipped image and keeps the names
+    import yaml
+    y = yaml.safe_load(info.write_resolved_yaml(tmp_path / "r" / "data.yaml").read_text())
+    assert [y["names"][i] for i in range(5)] == NAMES
+    assert CORRUPT not in Path(y["train"]).read_text()
+
+
+def test_label_rows_ultralytics_refuses(tmp_path):
+    lab = tmp_path / "labels" / "a.txt"
+    lab.parent.mkdir()
+    lab.write_text("0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3\n")
+    with pytest.raises(data.DatasetError, match="mixes box rows"):
+        data.check_labels(lab, 3)
+    lab.write_text("0 0.1 0.1 0.3 0.1 0.3 0.3 0.2\n")  # 7 coordinates: not pairs
+    with pytest.raises(data.DatasetError, match="line 1: a polygon row .* 7 coordinates"):
+        data.check_labels(lab, 3)
+    lab.write_text("1.5 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(data.DatasetError, match="class id 1.5 is outside"):
+        data.check_labels(lab, 3)
+    lab.write_text("2 0.5 0.5 0.2 0.2\n2 0.5 0.5 0.2 0.2\n0 1.005 0.5 0.01 0.2\n")  # duplicate dropped; 1 % tolerance
+    assert data.check_labels(lab, 3) == [(2, 0.5, 0.5, 0.2, 0.2), (0, 1.005, 0.5, 0.01, 0.2)]

@@ -42,3 +42,19 @@ def test_calibration_errors(tiny_dataset, tmp_path):
     txt.write_text(f"{tmp_path / 'gone.png'}\n")
     with pytest.raises(ValueError, match="gone.png is missing"):
         calibration.check_calibration_list(txt, IMGSZ)
+
+
+def test_file_names_with_spaces_never_reach_the_list(tmp_path):
+    from helpers import data
+    from tests.support.hard_dataset import CORRUPT, make_hard_dataset
+
+    info = data.check_dataset(make_hard_dataset(tmp_path / "ds"))
+    cal = calibration.write_calibration_set(info, tmp_path / "run dir" / "cal", count=30, imgsz=IMGSZ)
+    lines = cal.txt.read_text().splitlines()
+    assert len(lines) == 23 and not any(" " in ln for ln in lines)  # every usable image, no space in any line
+    assert CORRUPT.replace(" ", "_")[:-4] not in cal.txt.read_text()  # the corrupt image is not there
+    assert calibration.check_calibration_list(cal.txt, IMGSZ) == cal.files
+    bad = cal.txt.with_name("bad.txt")
+    bad.write_text(f"{lines[0]}\nimg 0001.png\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2: 'img 0001.png' contains a space"):
+        calibration.check_calibration_list(bad, IMGSZ)
