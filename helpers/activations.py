@@ -43,9 +43,24 @@ def activation_census(model: nn.Module) -> dict[str, int]:
     return out
 
 
+#: model families: name prefix -> ultralytics' base yaml (under cfg/models/)
+FAMILIES = {"yolov8": "v8/yolov8.yaml", "yolo11": "11/yolo11.yaml"}
+SCALES = "nsmlx"
+
+
+def parse_model(name: str) -> tuple[str, str]:
+    """``"yolov8n"`` -> ``("yolov8", "n")``; ``"yolo11s"`` -> ``("yolo11", "s")``; a clear error otherwise."""
+    n = str(name).strip().lower().removesuffix(".pt").removesuffix(".yaml")
+    for family in FAMILIES:
+        if n.startswith(family) and len(n) == len(family) + 1 and n[-1] in SCALES:
+            return family, n[-1]
+    raise ValueError(f"MODEL {name!r}: use one of {', '.join(f + s for f in FAMILIES for s in SCALES)} "
+                     "(a family and a scale letter; the yaml is ultralytics' own, the weights yours or trained here)")
+
+
 def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", scale: str = "n",
-                     nc: int | None = None) -> Path:
-    """Write ``yolov8<scale>-<activation>.yaml``: ultralytics' own yolov8.yaml plus ``activation:``.
+                     nc: int | None = None, family: str = "yolov8") -> Path:
+    """Write ``<family><scale>-<activation>.yaml``: ultralytics' own model yaml plus ``activation:``.
 
     The base file is read from the installed ultralytics (never edited). The scale letter
     stays in the file name because ultralytics picks the model scale from it.
@@ -55,14 +70,14 @@ def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", sc
 
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if scale not in "nsmlx" or len(scale) != 1:
+    if scale not in SCALES or len(scale) != 1:
         raise ValueError(f"scale must be one of n, s, m, l, x; got {scale!r}")
-    base = ROOT / "cfg" / "models" / "v8" / "yolov8.yaml"
+    base = ROOT / "cfg" / "models" / FAMILIES[family]
     cfg = yaml.safe_load(base.read_text())
     cfg["activation"] = ACTIVATIONS[activation]
     if nc is not None:
         cfg["nc"] = int(nc)
-    target = Path(target_dir) / f"yolov8{scale}-{activation}.yaml"
+    target = Path(target_dir) / f"{family}{scale}-{activation}.yaml"
     header = (f"# Generated from {base.name} of ultralytics (unchanged but for the keys below).\n"
               f"# activation: {ACTIVATIONS[activation]} is applied to every Conv block and saved in checkpoints.\n")
     atomic_write_text(target, header + yaml.safe_dump(cfg, sort_keys=False))
@@ -74,3 +89,31 @@ def build_model(model_yaml: str | os.PathLike, nc: int):
     from ultralytics.nn.tasks import DetectionModel
 
     return DetectionModel(str(model_yaml), nc=nc, verbose=False)
+
+
+def activation_kind(model: nn.Module) -> dict:
+    """What a checkpoint's model really computes, and what its stored yaml would rebuild.
+
+    - ``relu-yaml``: ReLU modules and ``activation: nn.ReLU()`` in the yaml (rebuilds as ReLU: safe);
+    - ``relu-edited``: ReLU modules but no activation key (made by editing ``Conv.default_act``):
+      the modules are ReLU, a rebuild from the yaml silently gives SiLU, so the workbook uses the
+      modules and never rebuilds it;
+    - ``silu``: the stock activation;
+    - ``mixed``: anything else.
+    """
+    census = activation_census(model)
+    key = str((getattr(model, "yaml", None) or {}).get("activation", ""))
+    if census["ReLU"] and not census["SiLU"]:
+        kind = "relu-yaml" if "ReLU" in key else "relu-edited"
+    elif census["SiLU"] and not census["ReLU"]:
+        kind = "silu"
+    else:
+        kind = "mixed"
+    notes = {"relu-yaml": "ReLU, stored in its yaml: rebuilding it keeps ReLU.",
+             "relu-edited": "ReLU modules, but its yaml has no activation key (Conv.default_act was edited): "
+                            "rebuilding it from the yaml would silently give SiLU, so the workbook uses the "
+                            "checkpoint's modules as they are.",
+             "silu": "SiLU: notebook 06 measures what that costs after INT8; to retrain it with ReLU, run 01 with "
+                     "WEIGHTS set to this file (its weights are transplanted into a ReLU model).",
+             "mixed": "a mix of activations: check the census."}
+    return {"kind": kind, "census": census, "yaml_activation": key or None, "note": notes[kind]}

@@ -27,7 +27,7 @@ INPUTS: dict[str, dict[str, tuple[str, str]]] = {
     "04_convert": {"onnx": ("03_export", "onnx"), "variants": ("01_train", "variants"),
                    "imgsz": ("03_export", "imgsz"), "data_yaml": ("01_train", "data_yaml")},
     "05_quantize": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "fp16": ("04_convert", "fp16"),
-                    "data_yaml": ("01_train", "data_yaml")},
+                    "variants": ("01_train", "variants"), "data_yaml": ("01_train", "data_yaml")},
     "06_analyze": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "ship": ("05_quantize", "ship"),
                    "calibration": ("05_quantize", "calibration"), "variants": ("01_train", "variants"),
                    "data_yaml": ("01_train", "data_yaml")},
@@ -58,6 +58,15 @@ def open_stage(run_dir: str | os.PathLike, stage: str, check_all_labels: bool = 
     return ns
 
 
+def main_variant(variants: dict, wanted: str = "") -> str:
+    """The model a notebook works on: ``wanted`` if given, else the ReLU model, else the only one (a brought one)."""
+    if wanted:
+        if wanted not in variants:
+            raise ValueError(f"VARIANT {wanted!r}: notebook 01 recorded {', '.join(variants)}")
+        return wanted
+    return "relu" if "relu" in variants else next(iter(variants))
+
+
 def close_stage(run_dir: str | os.PathLike, stage: str, show: bool = True, **metrics) -> dict:
     """Record ``metrics`` in the stage's metrics.json with the headline computed from them; show the headline."""
     headline = HEADLINES[stage](metrics)
@@ -73,6 +82,10 @@ def close_stage(run_dir: str | os.PathLike, stage: str, show: bool = True, **met
 
 
 def _train(m: dict) -> dict:
+    if "relu" not in m["variants"]:  # a brought SiLU model, not trained here
+        (v, rec), = m["variants"].items()
+        return {f"{v}_mAP50": round(rec["mAP50"], 4), "activation": rec["activation_kind"]["kind"],
+                f"{v}_strides_firing": sum(n > 0 for n in m["stride_usage"][v].values())}
     relu = m["variants"]["relu"]
     h = {"relu_mAP50": round(relu["mAP50"], 4), "relu_mAP50_95": round(relu["mAP50_95"], 4),
          "relu_seconds_per_epoch": relu["seconds_per_epoch"], "epochs": relu["epochs"],

@@ -76,7 +76,7 @@ def fit_box_init(model, imgsz: int, max_frac: float = 0.75) -> dict:
 
 
 def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75, imgsz: int = 320,
-                  batch: int = 8, nbs: int | None = None, seed: int = 0, scale: str = "n", device: str = "auto",
+                  batch: int = 8, nbs: int | None = None, seed: int = 0, model: str = "yolov8n", device: str = "auto",
                   lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
                   patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None,
                   cpu_threads: int | None = None, weights: str | None = None, name: str | None = None) -> dict:
@@ -105,20 +105,23 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     configure_ultralytics(run_dir)
     from ultralytics import YOLO
 
-    from .activations import write_model_yaml
+    from .activations import parse_model, write_model_yaml
     from .data import check_dataset
 
+    family, scale = parse_model(model)
     stage = stage_dir(run_dir, "01_train")
     info = check_dataset(data_yaml)
     resolved_yaml = info.write_resolved_yaml(stage / "data.resolved.yaml")
-    model_yaml = write_model_yaml(stage, activation=variant, scale=scale, nc=info.nc)
+    model_yaml = write_model_yaml(stage, activation=variant, scale=scale, nc=info.nc, family=family)
     device = pick_device(device)
     nbs = nbs or batch
     settings = {"variant": variant, "data_yaml": str(Path(data_yaml).resolve()), "epochs": epochs, "imgsz": imgsz,
                 "batch": batch, "nbs": nbs, "seed": seed, "scale": scale, "device": device, "patience": patience,
                 "lr0": lr0, "close_mosaic": close_mosaic, "fit_boxes": fit_boxes, "extra": extra or {}}
+    if family != "yolov8":  # (YOLOv8 records keep the fingerprint they always had: a finished run is reused)
+        settings["family"] = family
     name = name or variant
-    plan = _transplant_plan(weights, model_yaml, info.nc, scale, settings) if weights else None
+    plan = _transplant_plan(weights, model_yaml, info.nc, model, settings) if weights else None
     fp = _fingerprint(settings)
     out, record_file = stage / f"{name}.pt", stage / f"{name}.train.json"
     if not force and (rec := _reusable(record_file, out, fp)):
@@ -127,28 +130,28 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     # ultralytics appends to an existing results.csv: start the variant's run folder afresh
     # (the previous weights stay in place until the new ones replace them atomically)
     shutil.rmtree(stage / "ultralytics" / name, ignore_errors=True)
-    model = YOLO(str(model_yaml), task="detect")
-    seen = _add_callbacks(model, device, imgsz, fit_boxes and plan is None, cpu_threads, plan)
+    yolo = YOLO(str(model_yaml), task="detect")
+    seen = _add_callbacks(yolo, device, imgsz, fit_boxes and plan is None, cpu_threads, plan)
     t0 = time.perf_counter()
-    model.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
+    yolo.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
                 optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic,
                 device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
                 project=str(stage / "ultralytics"), name=name, exist_ok=True, pretrained=False, plots=True,
                 verbose=False, **(extra or {}))
-    rec = _record(model.trainer, out, time.perf_counter() - t0, seen)
-    rec.update(variant=variant, name=name, model_yaml=str(model_yaml), device=device, settings=settings,
+    rec = _record(yolo.trainer, out, time.perf_counter() - t0, seen)
+    rec.update(variant=variant, name=name, model=model, model_yaml=str(model_yaml), device=device, settings=settings,
                fingerprint=fp, reused=False,
                transplant={**plan.summary(), "loaded": seen.get("transplanted")} if plan else None)
     write_json(record_file, rec)
     return rec
 
 
-def _transplant_plan(weights, model_yaml, nc: int, scale: str, settings: dict):
+def _transplant_plan(weights, model_yaml, nc: int, model: str, settings: dict):
     """Check ``weights`` against the model the yaml builds (a clear error when they do not fit); note it in ``settings``."""
     from . import transplant
     from .activations import build_model
 
-    plan = transplant.check(transplant.plan(build_model(model_yaml, nc), weights), scale)
+    plan = transplant.check(transplant.plan(build_model(model_yaml, nc), weights), model)
     settings["weights"] = {"path": str(Path(weights).resolve()), "bytes": Path(weights).stat().st_size}
     return plan
 
@@ -235,18 +238,16 @@ def read_results_csv(path: str | os.PathLike) -> list[dict[str, float]]:
     return [{k.strip(): float(v) for k, v in r.items() if k is not None and v not in (None, "")} for r in rows]
 
 
-def activation_census_table(run_dir, nc: int, scale: str = "n") -> list[dict]:
-    """Census of freshly built models: stock YOLOv8 (SiLU) vs the generated ReLU yaml."""
+def activation_census_table(run_dir, nc: int, model: str = "yolov8n") -> list[dict]:
+    """Census of freshly built models: the stock yaml (SiLU) vs the generated ReLU yaml."""
     configure_ultralytics(run_dir)
-    from ultralytics.nn.tasks import DetectionModel
+    from .activations import activation_census, build_model, parse_model, write_model_yaml
 
-    from .activations import activation_census, write_model_yaml
-
+    family, scale = parse_model(model)
     rows = []
     for act in ("silu", "relu"):
-        yaml_path = write_model_yaml(stage_dir(run_dir, "01_train"), activation=act, scale=scale, nc=nc)
-        model = DetectionModel(str(yaml_path), nc=nc, verbose=False)
-        rows.append({"model": yaml_path.name, **activation_census(model)})
+        yaml_path = write_model_yaml(stage_dir(run_dir, "01_train"), activation=act, scale=scale, nc=nc, family=family)
+        rows.append({"model": yaml_path.name, **activation_census(build_model(yaml_path, nc))})
     return rows
 
 
@@ -293,3 +294,53 @@ def _transplant_sentence(c: dict, n: int) -> str:
            f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final mAP50 "
            f"({fs['mAP50']} after {c['epochs']['scratch']} epochs; transplanted: {ft['mAP50']})")
     return first + equal + end + "."
+
+
+def bring_trained(run_dir, weights, info, imgsz: int, evaluate: bool = True) -> dict:
+    """An already trained detection checkpoint enters the workbook in place of training.
+
+    Copied to ``<run>/01_train/<relu|silu>.pt`` (by what its modules compute, :func:`activation_kind`),
+    with its own class names, which must match the dataset's class count. ``evaluate`` runs
+    ultralytics' validation on the dataset for the record's mAP. Returns a record shaped like
+    :func:`train_variant`'s.
+    """
+    configure_ultralytics(run_dir)
+    from .activations import activation_kind
+    from .transplant import TransplantError, load_source
+
+    try:
+        model = load_source(weights)
+    except TransplantError as e:
+        raise TransplantError(str(e).replace("WEIGHTS", "TRAINED_WEIGHTS")) from None
+    det = model.model[-1]
+    if type(det).__name__ != "Detect":
+        raise ValueError(f"TRAINED_WEIGHTS: {weights} ends in {type(det).__name__}, not Detect: this workbook's chain "
+                         "is for detection models (pose has its own notebook)")
+    names = [str(n) for n in (model.names.values() if isinstance(model.names, dict) else model.names)]
+    if len(names) != info.nc:
+        raise ValueError(f"TRAINED_WEIGHTS: the model has {len(names)} classes ({', '.join(names[:5])}...), the "
+                         f"dataset {info.yaml_path} has {info.nc}: set DATA_YAML to the dataset it was trained on")
+    kind = activation_kind(model)
+    variant = "relu" if kind["kind"].startswith("relu") else "silu"
+    stage = stage_dir(run_dir, "01_train")
+    out = atomic_copy(weights, stage / f"{variant}.pt")
+    rec = {"variant": variant, "name": variant, "weights": str(out), "brought": str(Path(weights).resolve()),
+           "names": names, "activation_census": kind["census"], "activation_kind": kind, "epochs": 0,
+           "seconds_per_epoch": None, "parameters": int(sum(p.numel() for p in model.parameters())),
+           "mAP50": float("nan"), "mAP50_95": float("nan"), "precision": None, "recall": None,
+           "train_seconds": 0, "reused": False, "initial_box_px": {},
+           "device": "cpu", "torch_threads": []}
+    if evaluate:
+        rec.update(_validate(out, info, stage, imgsz))
+    return rec
+
+
+def _validate(weights: Path, info, stage: Path, imgsz: int) -> dict:
+    """ultralytics' own validation of a checkpoint on the dataset's val split (mAP as 01 reports it)."""
+    from ultralytics import YOLO
+
+    resolved = info.write_resolved_yaml(stage / "data.resolved.yaml")
+    m = YOLO(str(weights), task="detect").val(data=str(resolved), imgsz=imgsz, batch=8, device="cpu", plots=False,
+                                              project=str(stage / "ultralytics"), name="val_brought", exist_ok=True,
+                                              verbose=False)
+    return {"mAP50": float(m.box.map50), "mAP50_95": float(m.box.map)}

@@ -77,15 +77,15 @@ def plan(model, weights: str | os.PathLike) -> Plan:
                 sum(v.numel() for v in dst.values()), mismatched, source)
 
 
-def check(p: Plan, scale: str) -> Plan:
+def check(p: Plan, model: str) -> Plan:
     """Refuse a transplant that would leave most of the model random; returns the plan."""
     if p.share < MIN_SHARE:
         src = p.source.get("source_scale") or "?"
         raise TransplantError(
             f"WEIGHTS: only {p.share:.0%} of the model's parameters find a tensor of the same name and shape in "
             f"{p.weights} ({p.tensors_matched} of {p.tensors_total} tensors). It is a scale-'{src}' model "
-            f"({p.source.get('source_yaml') or 'unknown yaml'}), the workbook builds scale '{scale}': set MODEL to "
-            f"the checkpoint's scale, or train from scratch (WEIGHTS = '').")
+            f"({p.source.get('source_yaml') or 'unknown yaml'}), the workbook builds {model}: set MODEL to the "
+            f"checkpoint's family and scale, or train from scratch (WEIGHTS = '').")
     return p
 
 

@@ -25,7 +25,7 @@ def test_silu_weights_into_a_relu_model_match_every_tensor(yamls):
     torch.manual_seed(1)
     src = _save(build_model(y["silu"], 5), d / "silu.pt")
     relu = build_model(y["relu"], 5)
-    plan = transplant.check(transplant.plan(relu, src), "n")
+    plan = transplant.check(transplant.plan(relu, src), "yolov8n")
     assert plan.tensors_matched == plan.tensors_total and plan.share == 1.0 and plan.mismatched == []
     before = relu.model[0].conv.weight.clone()
     assert transplant.apply(relu, plan) == plan.tensors_total
@@ -36,7 +36,7 @@ def test_silu_weights_into_a_relu_model_match_every_tensor(yamls):
 def test_another_class_count_leaves_only_the_class_layers(yamls):
     d, y = yamls
     src = _save(build_model(y["silu"], 80), d / "coco_like.pt")
-    plan = transplant.check(transplant.plan(build_model(y["relu"], 5), src), "n")
+    plan = transplant.check(transplant.plan(build_model(y["relu"], 5), src), "yolov8n")
     assert 0.8 < plan.share < 1.0 and plan.source["source_nc"] == 80
     assert plan.mismatched and all(".cv3." in name for name, _, _ in plan.mismatched)
 
@@ -45,8 +45,8 @@ def test_another_scale_is_refused_with_what_to_do(yamls, tmp_path):
     d, y = yamls
     s_yaml = write_model_yaml(tmp_path, "silu", "s", nc=5)
     src = _save(build_model(s_yaml, 5), tmp_path / "yolov8s.pt")
-    with pytest.raises(transplant.TransplantError, match=r"scale-'s' model .* builds scale 'n': set MODEL"):
-        transplant.check(transplant.plan(build_model(y["relu"], 5), src), "n")
+    with pytest.raises(transplant.TransplantError, match=r"scale-'s' model .* builds yolov8n: set MODEL"):
+        transplant.check(transplant.plan(build_model(y["relu"], 5), src), "yolov8n")
     with pytest.raises(transplant.TransplantError, match="never downloads"):
         transplant.plan(build_model(y["relu"], 5), tmp_path / "yolov8n.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
