@@ -128,3 +128,30 @@ def test_only_the_yaml_key_survives_a_rebuild(untrained_model):
     assert activation_census(hacked)["ReLU"] == 57
     assert activation_census(DetectionModel(hacked.yaml, nc=2, verbose=False)) == {"SiLU": 57, "ReLU": 0}
     assert activation_census(DetectionModel(untrained_model.yaml, nc=3, verbose=False)) == {"SiLU": 0, "ReLU": 57}
+
+
+def test_yolo11_relu_is_patched_the_same_way(tmp_path, x):
+    """MODEL='yolo11n': ultralytics' own yolo11.yaml, ReLU by its yaml key; the same head patch decodes to the
+    stock prediction, and the ONNX export keeps the 9-output layout."""
+    from helpers import offline
+    from helpers.activations import activation_census, build_model, parse_model, write_model_yaml
+
+    offline.configure_ultralytics(tmp_path)
+    family, scale = parse_model("yolo11n")
+    torch.manual_seed(0)
+    model = build_model(write_model_yaml(tmp_path, "relu", scale, nc=3, family=family), 3).eval()
+    assert activation_census(model)["SiLU"] == 0 and activation_census(model)["ReLU"] > 0
+    for seq in model.model[-1].cv3:
+        seq[-1].bias.data.normal_(0, 2)
+    with torch.no_grad():
+        ref = model(x)[0][0].numpy()
+        outs = [o.numpy() for o in heads.patch_for_npu(model)(x)]
+    boxes, scores, _ = postprocess.decode_dense(outs, (IMGSZ, IMGSZ))
+    xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
+    np.testing.assert_allclose(xywh, ref[:4].T, atol=1e-3)
+    np.testing.assert_allclose(scores, ref[4:].T, atol=1e-6)
+    onnx = export.export_onnx(heads.patch_for_npu(model, fuse=True), tmp_path / "y11.onnx", IMGSZ)
+    assert [o["name"] for o in export.graph_io(__import__("onnx").load(str(onnx)))["outputs"]] == \
+        heads.output_names()
+    with pytest.raises(ValueError, match="MODEL 'yolov9t'"):
+        parse_model("yolov9t")
