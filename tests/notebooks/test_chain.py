@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import artifacts, deploy, device, workbook
+from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
 pytestmark = pytest.mark.notebooks
@@ -37,39 +38,13 @@ INT8_MAP_MARGIN = 0.05  # INT8 mAP50 of the ReLU model may trail float by at mos
 MAP50_FLOOR = 0.15  # the small ReLU model must detect; the full defaults reach far more
 
 
-NETGUARD = Path(__file__).resolve().parents[1] / "netguard"
-
-
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("chain_run")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def network_guard(tmp_path_factory):
-    """Every process the chain starts (kernels, toolkit children, runners) refuses and logs any connection
-    beyond this machine (tests/netguard/sitecustomize.py); the log must stay empty, notebook after notebook."""
-    log = tmp_path_factory.mktemp("netguard") / "attempts.log"
-    log.write_text("")
-    old = {k: os.environ.get(k) for k in ("PYTHONPATH", "NETGUARD_LOG")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), old["PYTHONPATH"]) if p)
-    os.environ["NETGUARD_LOG"] = str(log)
-    yield log
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def _execute(number: str, run_dir: Path, **extra):
-    (nb,) = workbook.notebooks([number])
-    workbook.execute(nb, run_dir, {**SMALL, **extra})
-    out = run_dir / "notebooks" / nb.name
-    assert out.is_file()
-    attempts = Path(os.environ["NETGUARD_LOG"]).read_text()
-    assert attempts == "", f"{nb.name} (or a process it started) tried to reach the network:\n{attempts}"
-    return json.loads(out.read_text())
+    return execute(number, run_dir, {**SMALL, **extra})
 
 
 def test_01_train_relu(run_dir):

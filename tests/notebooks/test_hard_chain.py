@@ -1,0 +1,61 @@
+"""The whole chain 01 -> 07 the way a new user runs it: their own dataset (tests/support/hard_dataset.py:
+480x360 PNGs, names with spaces, empty and missing label files, a polygon-labelled file, one corrupt image)
+and another model scale (MODEL='yolov8s').
+
+Tiny settings: the point is that every step accepts such data and that the corrupt image is named and
+left out everywhere, never a score; the main chain (test_chain.py) holds the accuracy floors.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import artifacts
+from helpers.toolkit.calibration import read_calibration_list
+from tests.support.chain import execute
+from tests.support.hard_dataset import CORRUPT, NAMES, make_hard_dataset
+
+pytestmark = pytest.mark.notebooks
+
+TINY = {
+    "MODEL": "yolov8s", "IMGSZ": 320, "EPOCHS": 3, "BATCH": 8, "TRAIN_SILU_TWIN": False, "TRANSPLANT_EPOCHS": 0, "STRIDE_CHECK_CONF": 0.01,
+    "PARITY_IMAGES": 4, "CONF": 0.01,
+    "EVAL_IMAGES": 4, "TARGETS": ["rk3588"], "TARGET_IMAGES": 1, "CALIB_COUNT": 30,
+    "ALGORITHMS": ["normal"], "METHODS": ["channel"], "HYBRID_LAYERS": 1, "RUN_AUTO_HYBRID": False,
+    "CUSTOM_OP_IMAGES": 1, "VIEW_IMAGES": 1,
+    "SAMPLE_IMAGES": 2, "CORES": 1, "FRAME_OBJECT_IMAGES": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hard data")  # a space in the dataset's own path too
+    return {"yaml": make_hard_dataset(root), "run": tmp_path_factory.mktemp("hard run")}
+
+
+def test_hard_dataset_through_the_chain(hard):
+    run = hard["run"]
+    for nb in ("01", "02", "03", "04", "05", "06", "07"):
+        execute(nb, run, {**TINY, "DATA_YAML": str(hard["yaml"])})
+    m1 = artifacts.read_metrics(run, "01_train")
+    assert m1["names"] == NAMES and m1["model"] == "yolov8s"
+    relu = m1["variants"]["relu"]
+    assert Path(relu["model_yaml"]).name == "yolov8s-relu.yaml" and relu["activation_census"] == {"SiLU": 0, "ReLU": 57}
+    assert relu["parameters"] > 10_000_000  # the s scale (n has 3 M)
+    assert [Path(s["image"]).name for s in m1["skipped_images"]] == [CORRUPT]
+    assert m1["dataset"]["train"]["images"] == 23  # 24 written, the corrupt one left out
+    # what ultralytics trained on never listed it
+    train_list = (run / "01_train" / "data.resolved.train.txt").read_text()
+    assert CORRUPT not in train_list and len(train_list.splitlines()) == 23
+    # the calibration list: every usable training image, no corrupt one, no space in any line
+    m5 = artifacts.read_metrics(run, "05_quantize")
+    txt = Path(m5["calibration"]["txt"])
+    lines = txt.read_text().splitlines()
+    assert len(lines) == 23 and not any(" " in ln for ln in lines)
+    assert all(f.is_file() for f in read_calibration_list(txt))
+    assert all("error" not in r for r in m5["sweep"]) and m5["targets"][0]["built"]
+    assert m5["ship"]["rknn_MB"] > 8  # yolov8s in INT8 (yolov8n: 3.7 MB)
+    # evaluation and the deploy bundle ran on the 480x360 val frames; the bundle's labels keep their spaces
+    m7 = artifacts.read_metrics(run, "07_deploy")
+    assert m7["runner_equals_notebook"] is True
+    assert json.loads((Path(m7["bundle"]) / "config.json").read_text())["labels"] == NAMES
