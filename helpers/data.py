@@ -117,19 +117,20 @@ def _row_box(label_file: Path, n: int, values: list[float], polygon: bool) -> li
 
 
 def unusable_image(path: Path) -> str | None:
-    """Why an image cannot be used (ultralytics would skip it, or OpenCV cannot decode it), or None."""
+    """Why an image cannot be used (OpenCV cannot decode it, or ultralytics would skip it), or None."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        return "corrupt, or a format OpenCV cannot decode (convert it to PNG or JPEG)"
+    h, w = img.shape[:2]
+    if min(w, h) < MIN_IMAGE_SIDE:
+        return f"{w}x{h} pixels: smaller than {MIN_IMAGE_SIDE} (ultralytics skips it)"
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im.verify()  # what ultralytics checks before training
-            w, h = im.size
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds on a broken file
-        return f"not a readable image ({type(e).__name__}: {e})"
-    if min(w, h) < MIN_IMAGE_SIDE:
-        return f"{w}x{h} pixels: smaller than {MIN_IMAGE_SIDE} (ultralytics skips it)"
-    if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
-        return "OpenCV cannot decode it (convert it to PNG or JPEG)"
+        return f"ultralytics' check (PIL verify) rejects it: {type(e).__name__}: {e}"
     return None
 
 
