@@ -14,7 +14,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-
 from .artifacts import atomic_path
 
 OPSET = 12

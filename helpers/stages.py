@@ -67,6 +67,13 @@ def main_variant(variants: dict, wanted: str = "") -> str:
     return "relu" if "relu" in variants else next(iter(variants))
 
 
+def require_relu(variants: dict) -> None:
+    """06 analyses the ReLU model against its SiLU twin: a clear error when 01 recorded no ReLU model."""
+    if "relu" not in variants:
+        raise ValueError("06 analyses the ReLU model (and compares it with SiLU); 01 recorded only "
+                         f"{list(variants)}: run 01 with WEIGHTS set to your checkpoint to train a ReLU model from it")
+
+
 def close_stage(run_dir: str | os.PathLike, stage: str, show: bool = True, **metrics) -> dict:
     """Record ``metrics`` in the stage's metrics.json with the headline computed from them; show the headline."""
     headline = HEADLINES[stage](metrics)

@@ -344,3 +344,33 @@ def _validate(weights: Path, info, stage: Path, imgsz: int) -> dict:
                                               project=str(stage / "ultralytics"), name="val_brought", exist_ok=True,
                                               verbose=False)
     return {"mAP50": float(m.box.map50), "mAP50_95": float(m.box.map)}
+
+
+def train_models(run_dir, info, *, trained_weights: str = "", weights: str = "", silu_twin: bool = True,
+                 **common) -> dict:
+    """Notebook 01's models: a brought checkpoint (``trained_weights``: no training), or the ReLU model
+    (from scratch, or started from ``weights``) and, with ``silu_twin``, its SiLU twin. ``{variant: record}``."""
+    if trained_weights:
+        brought = bring_trained(run_dir, trained_weights, info, common.get("imgsz", 320))
+        return {brought["variant"]: brought}
+    records = {"relu": train_variant(run_dir, info.yaml_path, "relu", weights=weights or None, **common)}
+    if silu_twin:
+        records["silu"] = train_variant(run_dir, info.yaml_path, "silu", **common)
+    return records
+
+
+def measure_transplant(run_dir, info, records: dict, transplant_epochs: int,
+                       **common) -> tuple[dict, dict] | tuple[None, None]:
+    """A ReLU run of ``transplant_epochs`` started from the SiLU twin's weights, compared with the scratch ReLU run.
+
+    Returns (comparison, the transplanted run's record), or (None, None) when there is nothing to measure:
+    ``transplant_epochs`` is 0, or 01 did not train both a scratch ReLU model and a SiLU twin (a brought model, or
+    the ReLU model itself started from ``WEIGHTS``).
+    """
+    if not transplant_epochs or not {"relu", "silu"} <= set(records) or records["relu"].get("transplant"):
+        return None, None
+    short = {**common, "epochs": transplant_epochs,
+             "close_mosaic": min(common.get("close_mosaic", 15), transplant_epochs // 3)}
+    moved = train_variant(run_dir, info.yaml_path, "relu", weights=records["silu"]["weights"], name="relu_from_silu",
+                          **short)
+    return transplant_comparison(records["relu"], moved), moved

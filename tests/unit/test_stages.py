@@ -30,3 +30,9 @@ def test_open_and_close(tmp_path, tiny_dataset):
     assert rec["headline"] == {"onnx_files": 1, "patched_max_abs_diff": "1.00e-06", "min_cosine": 0.99999999,
                                "flagged_ops_in_patched": "none"}
     assert artifacts.read_metrics(tmp_path, "03_export")["headline"] == rec["headline"]
+
+
+def test_06_needs_a_relu_model():
+    stages.require_relu({"relu": {}, "silu": {}})
+    with pytest.raises(ValueError, match=r"01 recorded only \['silu'\]: run 01 with WEIGHTS"):
+        stages.require_relu({"silu": {}})

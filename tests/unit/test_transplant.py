@@ -52,3 +52,14 @@ def test_another_scale_is_refused_with_what_to_do(yamls, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(transplant.TransplantError, match="not an ultralytics checkpoint"):
         transplant.plan(build_model(y["relu"], 5), tmp_path / "junk.pt")
+
+
+def test_the_transplant_measurement_runs_only_when_there_is_something_to_compare():
+    from helpers import train
+
+    scratch, twin = {"weights": "relu.pt", "transplant": None}, {"weights": "silu.pt"}
+    # nothing is trained in these cases (the chain test runs the real measurement)
+    assert train.measure_transplant("run", None, {"relu": scratch, "silu": twin}, 0) == (None, None)
+    assert train.measure_transplant("run", None, {"silu": twin}, 10) == (None, None)  # a brought SiLU model
+    from_weights = {**scratch, "transplant": {"share": 1.0}}  # the ReLU model itself started from WEIGHTS
+    assert train.measure_transplant("run", None, {"relu": from_weights, "silu": twin}, 10) == (None, None)

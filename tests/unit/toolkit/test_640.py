@@ -1,7 +1,6 @@
 """640 px end to end with a tiny (untrained) model: export, FP16 and INT8 on the simulator, post-process
 back to the original frame, and the deploy bundle's runner — the same code as at 320 px, at the size most
 users deploy."""
-import numpy as np
 import pytest
 
 from helpers import deploy, export, heads, metrics
