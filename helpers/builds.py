@@ -36,6 +36,8 @@ def evaluate_build(onnx, cfg: BuildConfig, es: EvalSet, ref_outputs, names, data
            "sim_ms_per_image": round(1000 * res["infer_seconds_per_image"], 1),
            "cosine": {a["output"]: a["cosine"] for a in agree}, "rknn": str(rknn_out) if rknn_out else None,
            "wall_s": round(time.perf_counter() - t0, 1), "toolkit_errors": res["log"]["errors"]}
+    if res.get("disable_rules"):  # the toolkit advised skipping a graph rule that broke the build (jobs.run_build)
+        row["disable_rules"] = res["disable_rules"]
     return row, outs
 
 
@@ -107,11 +109,14 @@ def cosine_frame(rows: list[dict]):
     return pd.DataFrame({r["config"]: r["cosine"] for r in rows if "cosine" in r}).T
 
 
-def try_build(onnx, cfg: BuildConfig, dataset=None, workdir=None) -> dict:
-    """Build and report, without raising: ``{"built": bool, "error": ToolkitError | None, ...}``."""
+def try_build(onnx, cfg: BuildConfig, dataset=None, workdir=None, follow_advice: bool = True) -> dict:
+    """Build and report, without raising: ``{"built": bool, "error": ToolkitError | None, ...}``.
+
+    ``follow_advice=False``: no second build without a graph rule the toolkit names (``jobs.run_build``).
+    """
     try:
-        res = simulate(onnx, cfg, None, dataset=dataset, workdir=workdir)
-        return {"built": True, "error": None, "build_s": res["build_seconds"]}
+        res = simulate(onnx, cfg, None, dataset=dataset, workdir=workdir, follow_advice=follow_advice)
+        return {"built": True, "error": None, "build_s": res["build_seconds"], "disable_rules": res["disable_rules"]}
     except ToolkitError as e:
         return {"built": False, "error": e, "step": e.step, "reason": e.reason}
 

@@ -43,7 +43,8 @@ def variant_comparison(onnx_files: dict, variants, int8_cfg: BuildConfig, es: Ev
                                     rknn_out=Path(out_dir) / f"{v}_npu9_{cfg.name}.rknn", workdir=Path(out_dir) / "work")
             rows.append({"variant": v, "runtime": f"RKNN {kind.upper()} simulator", "config": cfg.name,
                          "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"], "min_cosine": row["min_cosine"],
-                         "rknn_MB": row["rknn_MB"], "cosine": row["cosine"]})
+                         "rknn_MB": row["rknn_MB"], "cosine": row["cosine"],
+                         **({"disable_rules": row["disable_rules"]} if "disable_rules" in row else {})})
             outs[v][kind] = o
     return rows, outs
 
@@ -117,3 +118,89 @@ def analysis_frame(rows: list[dict]):
     df = pd.DataFrame([r for r in rows if not r["fused"]])
     return df[["layer", "op", "entire_cos", "entire_euc", "single_cos", "single_euc", "q_zero"]]
 
+
+
+# --------------------------------------------------------------------------- another model family (YOLO11 vs YOLOv8)
+def depthwise_convs(onnx_path) -> dict:
+    """Conv nodes of an ONNX graph: all, and the depthwise ones (``group`` == input channels > 1)."""
+    import onnx
+
+    g = onnx.load(str(onnx_path)).graph
+    inits = {i.name: i for i in g.initializer}
+    total = depthwise = 0
+    for n in g.node:
+        if n.op_type != "Conv":
+            continue
+        total += 1
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        w = inits.get(n.input[1])
+        if group > 1 and w is not None and w.dims[1] == 1:  # one input channel per filter
+            depthwise += 1
+    return {"convs": total, "depthwise_convs": depthwise}
+
+
+def compare_run(run_dir, other_run) -> dict:
+    """What 06 needs of another run (``COMPARE_RUN``): its model, ONNX and training, checked against this run.
+
+    The two must share the dataset and input size (otherwise their mAP on "the val set" measures two
+    different things): a clear error says what to run instead.
+    """
+    from .artifacts import read_metrics, require_artifact, resolve_run_dir
+
+    this, other = read_metrics(run_dir, "01_train"), read_metrics(other_run, "01_train")
+    if resolve_run_dir(other_run) == resolve_run_dir(run_dir):
+        raise ValueError("COMPARE_RUN is this run itself: point it to a run of 01-03 with another MODEL, e.g. "
+                         "scripts/main.sh --run-dir runs/yolo11n --only 01 02 03 -p MODEL=yolo11n")
+    for key, what in (("data_yaml", "dataset"), ("imgsz", "input size"), ("names", "class names")):
+        a, b = this.get(key), other.get(key)
+        if key == "data_yaml":
+            a, b = str(Path(a).resolve()), str(Path(b).resolve())
+        if a != b:
+            raise ValueError(f"COMPARE_RUN {other_run} has another {what} ({b!r}) than this run ({a!r}): mAP on two "
+                             f"val sets cannot be compared. Run 01-03 of the other model with DATA_YAML={this['data_yaml']} "
+                             f"and IMGSZ={this['imgsz']} into its own run directory.")
+    if "relu" not in other["variants"]:
+        raise ValueError(f"COMPARE_RUN {other_run} recorded no ReLU model ({list(other['variants'])}); 06 compares "
+                         "the ReLU models of both runs")
+
+    def side(run, m):
+        rec = m["variants"]["relu"]
+        return {"model": m.get("model", "yolov8n"), "onnx": require_artifact(run, "03_export", "onnx")["relu_npu9"],
+                "epochs": rec.get("epochs"), "parameters": rec.get("parameters"),
+                "ultralytics_mAP50": rec.get("mAP50")}
+
+    a, b = side(run_dir, this), side(other_run, other)
+    if a["model"] == b["model"]:
+        a["model"], b["model"] = f"{a['model']} (this run)", f"{b['model']} ({Path(other_run).name})"
+    return {"this": a, "other": b}
+
+
+def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir,
+                      progress: bool = True) -> tuple[list[dict], dict]:
+    """Two models' ReLU 9-output ONNX (``pair`` from :func:`compare_run`) with the same INT8 settings.
+
+    The hybrid layers of a config name one model's layers, so both are built without them: the
+    comparison is of the architectures, not of a tuning. One row per model: training, size,
+    depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output.
+    """
+    from .heads import output_names
+
+    cfg = dataclasses.replace(int8_cfg, float_layers=())
+    models = [pair["this"], pair["other"]]
+    onnx_files = {f"{m['model']}_npu9": m["onnx"] for m in models}
+    map_rows, outs = variant_comparison(onnx_files, [m["model"] for m in models], cfg, es, dataset, out_dir,
+                                        progress=progress)
+    rows = []
+    for m in models:
+        f, h, q = (map_row(map_rows, m["model"], k) for k in ("onnx", "RKNN FP16", "RKNN INT8"))
+        cos = q["cosine"]
+        rows.append({"model": m["model"], "epochs": m["epochs"], "parameters": m["parameters"],
+                     **depthwise_convs(m["onnx"]),
+                     "float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "INT8 Δ mAP50": round(q["mAP50"] - f["mAP50"], 4),
+                     "float mAP50-95": f["mAP50_95"], "INT8 mAP50-95": q["mAP50_95"],
+                     "FP16 .rknn MB": h["rknn_MB"], "INT8 .rknn MB": q["rknn_MB"],
+                     "min box cosine": min(c for k, c in cos.items() if k.startswith("box")),
+                     "min cls cosine": min(c for k, c in cos.items() if k.startswith("cls")),
+                     "INT8 cosine": cos, "config": cfg.name,
+                     **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {})})
+    return rows, outs

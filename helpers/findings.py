@@ -97,12 +97,37 @@ def q_zero(analyses: dict) -> dict:
              if zero else "No tensor of the ReLU model quantizes to all zeros: every output carries signal.")}
 
 
+def model_family(rows: list[dict]) -> dict:
+    """06 with ``COMPARE_RUN``: which model INT8 hurts more, and whether the depthwise class branch shows it."""
+    a, b = rows
+    loss = {r["model"]: round(r["float mAP50"] - r["INT8 mAP50"], 4) for r in rows}
+    dw = max(rows, key=lambda r: r["depthwise_convs"])
+    other = a if dw is b else b
+    worse_cls = dw["min cls cosine"] < other["min cls cosine"]
+    text = (f"Same INT8 settings ({a['config']}): {a['model']} loses {loss[a['model']]:+.4f} mAP50 to INT8 "
+            f"(float {a['float mAP50']} → {a['INT8 mAP50']}), {b['model']} {loss[b['model']]:+.4f} "
+            f"({b['float mAP50']} → {b['INT8 mAP50']}); INT8 files {a['INT8 .rknn MB']} vs {b['INT8 .rknn MB']} MB. ")
+    if dw["depthwise_convs"] and dw["depthwise_convs"] != other["depthwise_convs"]:
+        text += (f"{dw['model']} has {dw['depthwise_convs']} depthwise convolutions ({other['model']}: "
+                 f"{other['depthwise_convs']}); its lowest class-output INT8 cosine is {dw['min cls cosine']} vs "
+                 f"{other['min cls cosine']}: the depthwise class branch "
+                 + ("does quantize worse here, as the toolkit's tutorial warns." if worse_cls else
+                    "does **not** quantize worse here, whatever the toolkit's tutorial warns."))
+    if a["epochs"] != b["epochs"]:
+        text += (f" The two trained for different epochs ({a['epochs']} vs {b['epochs']}): compare the INT8 losses "
+                 "and cosines, not the float mAP.")
+    return {"id": "model_family", "value": {"int8_loss": loss, "cls_cosine_worse_with_depthwise": worse_cls},
+            "holds": worse_cls, "text": text}
+
+
 def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
-                analyses: dict) -> list[dict]:
-    """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained)."""
+                analyses: dict, family_rows: list[dict] = ()) -> list[dict]:
+    """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained, the model
+    family one only with ``COMPARE_RUN``)."""
     out = [relu_int8_drop(map_rows)]
     if "silu" in side:
         out += [silu_collapse(side), relu_smaller(side), int8_loss_by_activation(side)]
     if "silu" in analyses:
         out.append(fusion(analyses))
-    return out + [stock_head(stock_attempt), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
+    out += [stock_head(stock_attempt), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
+    return out + ([model_family(list(family_rows))] if family_rows else [])

@@ -45,10 +45,12 @@ class BuildConfig:
     outputs: tuple | None = None       # cut the ONNX graph at these tensors (load_onnx(outputs=...))
     mean_values: tuple = MEAN_VALUES
     std_values: tuple = STD_VALUES
+    disable_rules: tuple = ()          # toolkit graph-fusion rules to skip (config(disable_rules=...)), see jobs
 
     def __post_init__(self):
         object.__setattr__(self, "target", check_target(self.target))
         object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        object.__setattr__(self, "disable_rules", tuple(self.disable_rules))
         if self.outputs is not None:
             object.__setattr__(self, "outputs", tuple(self.outputs))
         if self.algorithm not in ALGORITHMS:
@@ -95,10 +97,13 @@ class BuildConfig:
 
     def config_kwargs(self) -> dict:
         """The arguments of ``RKNN.config``."""
-        return dict(mean_values=[list(self.mean_values)], std_values=[list(self.std_values)],
-                    target_platform=self.target, quantized_dtype="w8a8", quantized_algorithm=self.algorithm,
-                    quantized_method=self.method, optimization_level=int(self.optimization_level),
-                    compress_weight=bool(self.compress_weight), model_pruning=bool(self.model_pruning))
+        kw = dict(mean_values=[list(self.mean_values)], std_values=[list(self.std_values)],
+                  target_platform=self.target, quantized_dtype="w8a8", quantized_algorithm=self.algorithm,
+                  quantized_method=self.method, optimization_level=int(self.optimization_level),
+                  compress_weight=bool(self.compress_weight), model_pruning=bool(self.model_pruning))
+        if self.disable_rules:
+            kw["disable_rules"] = list(self.disable_rules)
+        return kw
 
     def build_kwargs(self, dataset) -> dict:
         """The arguments of ``RKNN.build``."""

@@ -8,6 +8,7 @@ A parent-side call (``simulate``, ``accuracy_analysis``, ...) runs its job in a 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..board.atomic import write_json
 from ..board.records import read_build_record
 from .config import BuildConfig, toolkit_version
 from .isolation import run_isolated
-from .logs import log_digest
+from .logs import ToolkitError, advised_disable_rules, log_digest
 from .session import Toolkit, built_model, simulate_all
 
 
@@ -65,31 +66,57 @@ def load_build_record(rknn_path) -> dict:
     return rec
 
 
+def run_build(job, workdir, log_file, cfg: BuildConfig, timeout: float | None = None, follow_advice: bool = True,
+              **kwargs) -> tuple:
+    """Run a build ``job`` in a child; when the build breaks in one of the toolkit's graph-fusion rules
+    and the toolkit names it ("You can add disable_rules=[...]"), build once more without that rule,
+    as it advises. Returns the job's result and the config that built (with its ``disable_rules``).
+
+    Toolkit 2.5.0 needs this for YOLO11: its attention block (C2PSA) trips the rule that fuses
+    MatMul/Softmax/MatMul into one attention op (``IndexError``); without the rule it builds. The
+    first attempt's log stays next to the second's (``*.first_attempt.log``). ``follow_advice=False``
+    shows the toolkit's failure as it is (06 teaches with it).
+    """
+    log_file = Path(log_file)
+    try:
+        return run_isolated(job, workdir, log_file, timeout=timeout, config=cfg.to_dict(), **kwargs), cfg
+    except ToolkitError:
+        new = [r for r in advised_disable_rules(log_file) if r not in cfg.disable_rules]
+        if not new or not follow_advice:
+            raise
+        shutil.copyfile(log_file, log_file.with_suffix(".first_attempt.log"))
+    cfg = dataclasses.replace(cfg, disable_rules=cfg.disable_rules + tuple(new))
+    print(f"rknn-toolkit2 broke in its graph rule {', '.join(new)} and advises disabling it: built again with "
+          f"disable_rules={list(cfg.disable_rules)}")
+    return run_isolated(job, workdir, log_file, timeout=timeout, config=cfg.to_dict(), **kwargs), cfg
+
+
 def simulate(onnx, cfg: BuildConfig, inputs=None, dataset=None, rknn_out=None, workdir=None,
-             timeout: float | None = None) -> dict:
+             timeout: float | None = None, follow_advice: bool = True) -> dict:
     """Build ``onnx`` with ``cfg`` (and export to ``rknn_out`` with its build record), then run ``inputs``
     on the simulator. Returns build seconds, .rknn bytes, per-image outputs, seconds per image and a log digest."""
     workdir = Path(workdir or Path(rknn_out or onnx).parent / "work") / cfg.name
     log = workdir / "toolkit.log"
-    res = run_isolated(_simulate_job, workdir, log, timeout=timeout, model=str(onnx), config=cfg.to_dict(),
-                       inputs=_inputs_array(inputs), dataset=str(dataset) if dataset else None,
-                       rknn_out=str(rknn_out) if rknn_out else None)
+    res, cfg = run_build(_simulate_job, workdir, log, cfg, timeout=timeout, follow_advice=follow_advice, model=str(onnx),
+                         inputs=_inputs_array(inputs), dataset=str(dataset) if dataset else None,
+                         rknn_out=str(rknn_out) if rknn_out else None)
     if rknn_out:
         save_build_record(rknn_out, cfg, onnx, dataset)
     res["log"] = log_digest(log)
+    res["disable_rules"] = list(cfg.disable_rules)
     return res
 
 
 def pytorch_route(traced, imgsz: int, cfg: BuildConfig, inputs, workdir) -> dict:
     """Build from a TorchScript file (``torch.jit.trace`` + ``save``) with ``load_pytorch`` and simulate."""
-    return run_isolated(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", model=str(traced),
-                        imgsz=int(imgsz), config=cfg.to_dict(), inputs=_inputs_array(inputs))
+    return run_build(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", cfg, model=str(traced),
+                     imgsz=int(imgsz), inputs=_inputs_array(inputs))[0]
 
 
 def custom_op_route(onnx, cfg: BuildConfig, inputs, workdir, op_type: str = "cstSoftmax") -> dict:
     """Register a numpy CPU op with ``reg_custom_op``, build ``onnx`` (which uses it) and simulate."""
-    return run_isolated(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", model=str(onnx),
-                        config=cfg.to_dict(), custom_op=op_type, inputs=_inputs_array(inputs))
+    return run_build(_simulate_job, Path(workdir), Path(workdir) / "toolkit.log", cfg, model=str(onnx),
+                     custom_op=op_type, inputs=_inputs_array(inputs))[0]
 
 
 # --------------------------------------------------------------------------- hybrid layer names
@@ -101,8 +128,8 @@ def _hybrid_layers_job(log_file: str, onnx: str, config: dict, dataset: str) -> 
 
 def hybrid_layer_names(onnx, cfg: BuildConfig, dataset, workdir) -> list[str]:
     """The layer names the toolkit's quantization config uses (step 1 of hybrid quantization)."""
-    return run_isolated(_hybrid_layers_job, Path(workdir), Path(workdir) / "hybrid_step1.log", onnx=str(onnx),
-                        config=cfg.to_dict(), dataset=str(dataset))
+    return run_build(_hybrid_layers_job, Path(workdir), Path(workdir) / "hybrid_step1.log", cfg, onnx=str(onnx),
+                     dataset=str(dataset))[0]
 
 
 # --------------------------------------------------------------------------- accuracy analysis
@@ -136,8 +163,8 @@ def accuracy_analysis(onnx, cfg: BuildConfig, image, out_dir, dataset=None, keep
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    res = run_isolated(_accuracy_job, out_dir.parent / "work" / f"analysis_{cfg.name}",
-                       out_dir.parent / f"analysis_{cfg.name}.log", onnx=str(onnx), config=cfg.to_dict(),
+    res, _ = run_build(_accuracy_job, out_dir.parent / "work" / f"analysis_{cfg.name}",
+                       out_dir.parent / f"analysis_{cfg.name}.log", cfg, onnx=str(onnx),
                        dataset=str(dataset) if dataset else None, image=str(image),
                        out_dir=str(out_dir), keep_dumps=keep_dumps)
     res["rows"] = parse_error_analysis(res.pop("text"))

@@ -54,6 +54,19 @@ def log_digest(log_file: str | os.PathLike, max_lines: int = 12) -> dict:
             "log_file": str(log_file)}
 
 
+_RULE_ADVICE = re.compile(r"disable_rules=\[([^\]]*)\]")
+
+
+def advised_disable_rules(log_file: str | os.PathLike) -> list[str]:
+    """Graph-fusion rules the toolkit names when one of them breaks a build ("You can add
+    disable_rules=['…'] in rknn.config() to temporarily disable the error rule!")."""
+    rules: list[str] = []
+    for line in read_log(log_file):
+        for group in _RULE_ADVICE.findall(line):
+            rules += [r.strip().strip("'\"") for r in group.split(",") if r.strip().strip("'\"") not in rules]
+    return rules
+
+
 def error_tail(log_file, n: int = 8) -> list[str]:
     """The last ``n`` error lines of a log (its last lines when none looks like an error)."""
     lines = read_log(log_file)

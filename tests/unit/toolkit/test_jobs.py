@@ -97,3 +97,20 @@ def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
         runtime.open_runtime(rknn, "rknnlite")
     with pytest.raises(runtime.RuntimeFailure, match="unknown backend 'gpu'"):
         runtime.open_runtime(rknn, "gpu")
+
+
+def test_a_broken_graph_rule_is_skipped_as_the_toolkit_advises(untrained_model, tmp_path):
+    """The stock head (DFL inside) breaks the toolkit's conv/split fusion rule; the toolkit names the rule in
+    its log, and ``simulate`` builds once more with it disabled (recorded), unless told not to."""
+    from helpers.toolkit.logs import advised_disable_rules
+
+    stock = export.export_onnx(heads.stock_for_export(untrained_model), tmp_path / "stock.onnx", 96)
+    fp16 = config.BuildConfig()
+    with pytest.raises(ToolkitError, match="build"):
+        jobs.simulate(stock, fp16, None, workdir=tmp_path / "strict", follow_advice=False)
+    assert advised_disable_rules(tmp_path / "strict" / "fp16" / "toolkit.log") == ["seperate_conv_rs_split"]
+    res = jobs.simulate(stock, fp16, None, rknn_out=tmp_path / "stock.rknn", workdir=tmp_path / "advised")
+    assert res["disable_rules"] == ["seperate_conv_rs_split"] and (tmp_path / "stock.rknn").is_file()
+    assert (tmp_path / "advised" / "fp16" / "toolkit.first_attempt.log").is_file()
+    assert jobs.load_build_record(tmp_path / "stock.rknn")["config"].disable_rules == ("seperate_conv_rs_split",)
+    assert fp16.config_kwargs().get("disable_rules") is None

@@ -1,0 +1,70 @@
+"""06's model-family comparison (COMPARE_RUN): which runs it accepts, the depthwise count, its finding."""
+import pytest
+
+from helpers import artifacts, comparisons, findings
+
+
+def _run(tmp_path, name, model="yolov8n", data="data.yaml", imgsz=320, names=("a", "b"), relu=True):
+    run = tmp_path / name
+    onnx = run / "03_export" / "relu_npu9.onnx"
+    onnx.parent.mkdir(parents=True)
+    onnx.write_bytes(b"")
+    variants = {"relu": {"epochs": 10, "parameters": 100, "mAP50": 0.5}} if relu else {"silu": {}}
+    artifacts.update_metrics(run, "01_train", model=model, data_yaml=str(tmp_path / data), imgsz=imgsz,
+                             names=list(names), variants=variants)
+    artifacts.update_metrics(run, "03_export", onnx={"relu_npu9": str(onnx)})
+    return run
+
+
+def test_compare_run_reads_both_models(tmp_path):
+    pair = comparisons.compare_run(_run(tmp_path, "a"), _run(tmp_path, "b", model="yolo11n"))
+    assert pair["this"]["model"] == "yolov8n" and pair["other"]["model"] == "yolo11n"
+    assert pair["other"]["onnx"].endswith("relu_npu9.onnx") and pair["other"]["epochs"] == 10
+
+
+def test_compare_run_names_two_runs_of_the_same_model_apart(tmp_path):
+    pair = comparisons.compare_run(_run(tmp_path, "a"), _run(tmp_path, "b"))
+    assert pair["this"]["model"] != pair["other"]["model"]
+
+
+@pytest.mark.parametrize("change, words", [({"data": "other.yaml"}, "another dataset"),
+                                           ({"imgsz": 640}, "another input size"),
+                                           ({"names": ("x", "y")}, "another class names"),
+                                           ({"relu": False}, "no ReLU model")])
+def test_compare_run_refuses_what_cannot_be_compared(tmp_path, change, words):
+    with pytest.raises(ValueError, match=words):
+        comparisons.compare_run(_run(tmp_path, "a"), _run(tmp_path, "b", model="yolo11n", **change))
+
+
+def test_compare_run_refuses_itself(tmp_path):
+    run = _run(tmp_path, "a")
+    with pytest.raises(ValueError, match="this run itself"):
+        comparisons.compare_run(run, run)
+
+
+def test_depthwise_convs_counts_one_input_channel_per_filter(tmp_path):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3, groups=8),
+                              torch.nn.Conv2d(8, 8, 1, groups=2))
+    path = tmp_path / "dw.onnx"
+    torch.onnx.export(net, torch.zeros(1, 3, 16, 16), str(path), opset_version=12, dynamo=False)
+    assert comparisons.depthwise_convs(path) == {"convs": 3, "depthwise_convs": 1}
+
+
+def _row(model, dw, fq, cls, epochs=40):
+    return {"model": model, "depthwise_convs": dw, "float mAP50": fq[0], "INT8 mAP50": fq[1], "INT8 .rknn MB": 3.0,
+            "min cls cosine": cls, "epochs": epochs, "config": "int8_normal_channel"}
+
+
+@pytest.mark.parametrize("cls11, worse", [(0.95, True), (0.999, False)])
+def test_model_family_finding_follows_the_cosines(cls11, worse):
+    f = findings.model_family([_row("yolov8n", 0, (0.8, 0.79), 0.99), _row("yolo11n", 20, (0.8, 0.7), cls11)])
+    assert f["value"]["int8_loss"] == {"yolov8n": 0.01, "yolo11n": 0.1}
+    assert f["holds"] is worse and ("does quantize worse" in f["text"]) is worse
+    assert "different epochs" not in f["text"]
+
+
+def test_model_family_finding_warns_about_unequal_training():
+    f = findings.model_family([_row("yolov8n", 0, (0.8, 0.79), 0.99), _row("yolo11n", 20, (0.5, 0.4), 0.9, epochs=10)])
+    assert "different epochs (40 vs 10)" in f["text"]
