@@ -183,7 +183,6 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     comparison is of the architectures, not of a tuning. One row per model: training, size,
     depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output.
     """
-    from .heads import output_names
 
     cfg = dataclasses.replace(int8_cfg, float_layers=())
     models = [pair["this"], pair["other"]]
