@@ -77,6 +77,40 @@ def layout_comparison(onnx_files: dict, weights: str, variant: str, int8_cfg: Bu
     return rows, outs
 
 
+def stock_head_advised(onnx, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir) -> dict:
+    """The stock head (DFL and decode inside, one output ``[1, 4 + nc, N]``) built the way the toolkit
+    advises when it breaks: with the failing graph rule disabled (``jobs.run_build``). Then measured
+    like the others: INT8 mAP (decoded by ``postprocess_decoded``), cosine to onnxruntime for the box
+    rows and the class rows of its one output, and what INT8 left of the class scores."""
+    from .board.postprocess import postprocess_decoded
+    from .metrics import MAP_CONF, MAP_IOU, coco_map
+    from .parity import cosine
+    from .toolkit.jobs import simulate
+
+    cfg = dataclasses.replace(int8_cfg, float_layers=())
+    out_dir = Path(out_dir)
+    ref = [o[0] for o in onnx_outputs(onnx, es)]
+    res = simulate(onnx, cfg, es.nhwc(), dataset=dataset, rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn",
+                   workdir=out_dir / "work" / "stock_advised")
+    sim = [np.asarray(o[0], np.float32) for o in res["outputs"]]
+
+    def mean_ap(outs):
+        return coco_map(es, [postprocess_decoded(o, MAP_CONF, MAP_IOU, letterbox=im.letterbox)
+                             for o, im in zip(outs, es.images)])
+
+    def part(outs, rows):
+        return np.concatenate([o[0, rows].ravel() for o in outs]).astype(np.float64)
+
+    cls = part(sim, slice(4, None))
+    f, q = mean_ap(ref), mean_ap(sim)
+    return {"head": "stock (DFL inside), rule disabled", "disable_rules": res["disable_rules"],
+            "float mAP50": f["mAP50"], "mAP50": q["mAP50"], "mAP50_95": q["mAP50_95"],
+            "box_rows_cosine": round(cosine(part(ref, slice(0, 4)), part(sim, slice(0, 4))), 6),
+            "cls_rows_cosine": round(cosine(part(ref, slice(4, None)), cls), 6),
+            "cls_distinct_above_0.01": int(len(np.unique(cls[cls > 0.01]))),
+            "rknn_MB": round(res["rknn_bytes"] / 2**20, 3), "build_s": res["build_seconds"]}
+
+
 def map_row(map_rows: list[dict], variant: str, runtime: str) -> dict:
     """The row of :func:`variant_comparison` for ``variant`` whose runtime starts with ``runtime``."""
     return next(r for r in map_rows if r["variant"] == variant and r["runtime"].startswith(runtime))

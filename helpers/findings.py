@@ -65,11 +65,24 @@ def fusion(analyses: dict) -> dict:
                     f"{swish} separate exSwish layers."}
 
 
-def stock_head(attempt: dict) -> dict:
-    return {"id": "stock_head", "value": attempt["built"], "text":
-            ("The stock head built with these settings." if attempt["built"] else
-             f"The stock head (DFL inside) does not build on this toolkit: step '{attempt['step']}' fails "
-             f"with {attempt['reason']}. The patched head avoids it by moving DFL to the CPU.")}
+def stock_head(attempt: dict, advised: dict | None = None, layout_rows: list[dict] = ()) -> dict:
+    if attempt["built"]:
+        return {"id": "stock_head", "value": True, "text": "The stock head built with these settings."}
+    text = (f"The stock head (DFL inside) does not build on this toolkit as it is: step '{attempt['step']}' fails "
+            f"with {attempt['reason']}.")
+    if advised:
+        p9 = layout_rows[0] if layout_rows else None
+        text += (f" With the graph rule the toolkit names disabled ({', '.join(advised['disable_rules'])}), it "
+                 f"builds, and shows why it is still the wrong head for INT8: its one output holds box coordinates "
+                 f"in pixels next to class probabilities, one scale for both, so the class rows keep "
+                 f"{advised['cls_distinct_above_0.01']} distinct values above 0.01 (cosine {advised['cls_rows_cosine']}"
+                 f", box rows {advised['box_rows_cosine']}) and mAP50 is {advised['mAP50']} (float "
+                 f"{advised['float mAP50']}" + (f"; patched head {p9['mAP50']})." if p9 else ")."))
+    else:
+        text += " The patched head avoids it by moving DFL to the CPU."
+    return {"id": "stock_head", "value": False, "text": text,
+            **({"advised": {k: advised[k] for k in ("mAP50", "cls_distinct_above_0.01", "disable_rules")}}
+               if advised else {})}
 
 
 def concat_layout(layout_rows: list[dict]) -> dict:
@@ -121,7 +134,7 @@ def model_family(rows: list[dict]) -> dict:
 
 
 def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
-                analyses: dict, family_rows: list[dict] = ()) -> list[dict]:
+                analyses: dict, family_rows: list[dict] = (), stock_advised: dict | None = None) -> list[dict]:
     """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained, the model
     family one only with ``COMPARE_RUN``)."""
     out = [relu_int8_drop(map_rows)]
@@ -129,5 +142,5 @@ def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock
         out += [silu_collapse(side), relu_smaller(side), int8_loss_by_activation(side)]
     if "silu" in analyses:
         out.append(fusion(analyses))
-    out += [stock_head(stock_attempt), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
+    out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
     return out + ([model_family(list(family_rows))] if family_rows else [])

@@ -146,6 +146,8 @@ def _analyze(m: dict) -> dict:
     if "silu" in side:
         h.update(silu_int8_mAP50=side["silu"]["INT8 mAP50"],
                  silu_share_at_0_5=side["silu"]["share of class scores at 0.5"])
+    if m.get("stock_head_advised"):
+        h["stock_head_advised_mAP50"] = m["stock_head_advised"]["mAP50"]
     if m.get("model_family"):
         h["family_int8_mAP50_loss"] = {r["model"]: round(r["float mAP50"] - r["INT8 mAP50"], 4) for r in m["model_family"]}
     return h

@@ -271,3 +271,30 @@ def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: flo
     if letterbox is not None:
         det.boxes = letterbox.to_original(det.boxes)
     return det
+
+
+def postprocess_decoded(output, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
+                        letterbox=None) -> Detections:
+    """Ultralytics' own export output ``[1, 4 + nc, N]`` (DFL and decode inside the graph: boxes
+    cx, cy, w, h in model-input pixels, then class probabilities) -> :class:`Detections`.
+
+    Not the board's path (the patched head is): here to measure the stock head where it builds.
+    """
+    out = np.asarray(output, np.float32)
+    if out.ndim != 3 or out.shape[0] != 1 or out.shape[1] < 5:
+        raise ValueError(f"expected [1, 4 + nc, N], got {out.shape}")
+    xywh, cls = out[0, :4], out[0, 4:]
+    best = cls.argmax(0)
+    scores = cls[best, np.arange(cls.shape[1])]
+    sel = np.flatnonzero(scores > conf_thres)
+    if not len(sel):
+        return Detections(prefiltered=cls.shape[1])
+    cx, cy, w, h = xywh[:, sel]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    scores, classes = scores[sel], best[sel]
+    keep = batched_nms(boxes, scores, classes, iou_thres)[:max_det]
+    det = Detections(boxes[keep], scores[keep], classes[keep], np.zeros(len(keep), np.int64),
+                     prefiltered=cls.shape[1], candidates=len(sel))
+    if letterbox is not None:
+        det.boxes = letterbox.to_original(det.boxes)
+    return det

@@ -68,7 +68,9 @@ def advised_disable_rules(log_file: str | os.PathLike) -> list[str]:
 
 
 def error_tail(log_file, n: int = 8) -> list[str]:
-    """The last ``n`` error lines of a log (its last lines when none looks like an error)."""
+    """The last ``n`` error lines of a log (its last lines when none looks like an error), and the toolkit's
+    advice to disable a graph rule when it gave one."""
     lines = read_log(log_file)
     errs = [ln for ln in lines if is_error(ln)]
-    return (errs or lines)[-n:]
+    advice = [ln for ln in lines if _RULE_ADVICE.search(ln)][-1:]
+    return (errs or lines)[-n:] + advice

@@ -194,6 +194,12 @@ def test_06_analyze(run_dir):
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50
     assert c["stock_head"]["value"] is False
+    # the stock head with the graph rule the toolkit names disabled: it builds; its class rows share one scale
+    # with pixel coordinates
+    adv = m["stock_head_advised"]
+    assert adv["disable_rules"] == ["seperate_conv_rs_split"] and adv["box_rows_cosine"] > 0.99, adv
+    assert adv["cls_distinct_above_0.01"] < p9["cls_distinct_above_0.01"]
+    assert c["stock_head"]["advised"]["mAP50"] == adv["mAP50"] == m["headline"]["stock_head_advised_mAP50"]
     for v in ("relu", "silu"):
         assert m["analysis"][v]["rows"] and Path(m["analysis"][v]["report"]).is_file()
     for png in ("layer_cosine.png", "score_histograms.png", "float_vs_int8.png"):

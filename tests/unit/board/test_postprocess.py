@@ -160,3 +160,20 @@ def test_fast_postprocess_equals_the_plain_decode(nc, imgsz, conf):
         np.testing.assert_allclose(det.scores, score[sel][keep], atol=1e-6)
         np.testing.assert_allclose(det.boxes, boxes[sel][keep], atol=1e-3)
         np.testing.assert_array_equal(det.levels, levels[sel][keep])
+
+
+def test_decoded_output_gives_the_same_detections_as_the_patched_head():
+    """Ultralytics' own export output ([1, 4 + nc, N]: cx, cy, w, h, then probabilities) made from the same
+    head outputs decodes to the patched head's detections."""
+    rng = np.random.default_rng(7)
+    outs = head_outputs(rng, 5, 320, 12)
+    boxes, scores, _ = pp.decode_dense(outs, (320, 320))
+    xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
+    stock = np.concatenate([xywh, scores], 1).T[None]
+    ref = pp.postprocess(outs, (320, 320), 0.25, 0.45)
+    det = pp.postprocess_decoded(stock, 0.25, 0.45)
+    assert len(det) == len(ref) > 0
+    np.testing.assert_array_equal(det.classes, ref.classes)
+    np.testing.assert_allclose(det.boxes, ref.boxes, atol=1e-3)
+    with pytest.raises(ValueError, match=r"\[1, 4 \+ nc, N\]"):
+        pp.postprocess_decoded(np.zeros((1, 3, 10)))
