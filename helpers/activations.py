@@ -43,18 +43,27 @@ def activation_census(model: nn.Module) -> dict[str, int]:
     return out
 
 
-#: model families: name prefix -> ultralytics' base yaml (under cfg/models/)
-FAMILIES = {"yolov8": "v8/yolov8.yaml", "yolo11": "11/yolo11.yaml"}
+#: model families: name -> ultralytics' base yaml (under cfg/models/); a "-pose" family is the keypoint model
+FAMILIES = {"yolov8": "v8/yolov8.yaml", "yolo11": "11/yolo11.yaml", "yolov8-pose": "v8/yolov8-pose.yaml",
+            "yolo11-pose": "11/yolo11-pose.yaml"}
 SCALES = "nsmlx"
 
 
+def model_name(family: str, scale: str) -> str:
+    """``("yolov8-pose", "n")`` -> ``"yolov8n-pose"`` (ultralytics' naming: the scale follows the version)."""
+    base, _, task = family.partition("-")
+    return f"{base}{scale}" + (f"-{task}" if task else "")
+
+
 def parse_model(name: str) -> tuple[str, str]:
-    """``"yolov8n"`` -> ``("yolov8", "n")``; ``"yolo11s"`` -> ``("yolo11", "s")``; a clear error otherwise."""
+    """``"yolov8n"`` -> ``("yolov8", "n")``; ``"yolo11s"`` -> ``("yolo11", "s")``; ``"yolov8n-pose"`` ->
+    ``("yolov8-pose", "n")``; a clear error otherwise."""
     n = str(name).strip().lower().removesuffix(".pt").removesuffix(".yaml")
     for family in FAMILIES:
-        if n.startswith(family) and len(n) == len(family) + 1 and n[-1] in SCALES:
-            return family, n[-1]
-    raise ValueError(f"MODEL {name!r}: use one of {', '.join(f + s for f in FAMILIES for s in SCALES)} "
+        for scale in SCALES:
+            if n == model_name(family, scale):
+                return family, scale
+    raise ValueError(f"MODEL {name!r}: use one of {', '.join(model_name(f, s) for f in FAMILIES for s in SCALES)} "
                      "(a family and a scale letter; the yaml is ultralytics' own, the weights yours or trained here)")
 
 
@@ -77,17 +86,19 @@ def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", sc
     cfg["activation"] = ACTIVATIONS[activation]
     if nc is not None:
         cfg["nc"] = int(nc)
-    target = Path(target_dir) / f"{family}{scale}-{activation}.yaml"
+    target = Path(target_dir) / f"{model_name(family, scale)}-{activation}.yaml"
     header = (f"# Generated from {base.name} of ultralytics (unchanged but for the keys below).\n"
               f"# activation: {ACTIVATIONS[activation]} is applied to every Conv block and saved in checkpoints.\n")
     atomic_write_text(target, header + yaml.safe_dump(cfg, sort_keys=False))
     return target
 
 
-def build_model(model_yaml: str | os.PathLike, nc: int):
-    """An untrained DetectionModel from a yaml (what training starts from)."""
-    from ultralytics.nn.tasks import DetectionModel
+def build_model(model_yaml: str | os.PathLike, nc: int, kpt_shape=None):
+    """An untrained DetectionModel (a PoseModel with ``kpt_shape``) from a yaml (what training starts from)."""
+    from ultralytics.nn.tasks import DetectionModel, PoseModel
 
+    if kpt_shape:
+        return PoseModel(str(model_yaml), nc=nc, data_kpt_shape=tuple(kpt_shape), verbose=False)
     return DetectionModel(str(model_yaml), nc=nc, verbose=False)
 
 

@@ -36,6 +36,12 @@ class DatasetInfo:
     names: list[str]
     splits: dict[str, list[Path]] = field(default_factory=dict)  # split -> usable image files
     skipped: list[dict] = field(default_factory=list)  # {"split", "image", "reason"}: not usable, left out everywhere
+    kpt_shape: tuple | None = None  # pose datasets: (keypoints, 2 or 3)
+    flip_idx: list | None = None  # pose datasets: each keypoint's index after a horizontal flip
+
+    @property
+    def task(self) -> str:
+        return "pose" if self.kpt_shape else "detect"
 
     @property
     def nc(self) -> int:
@@ -50,7 +56,14 @@ class DatasetInfo:
             lst = Path(target).with_name(f"{Path(target).stem}.{split}.txt")
             atomic_write_text(lst, "".join(f"{f}\n" for f in files))
             lists[split] = str(lst)
-        return atomic_write_text(target, yaml_text(str(self.root), lists["train"], lists["val"], self.names))
+        if self.kpt_shape:
+            from .synthetic_pose import pose_yaml_text
+
+            text = pose_yaml_text(str(self.root), lists["train"], lists["val"], self.names, self.kpt_shape,
+                                  self.flip_idx or list(range(self.kpt_shape[0])))
+        else:
+            text = yaml_text(str(self.root), lists["train"], lists["val"], self.names)
+        return atomic_write_text(target, text)
 
 
 def label_path_for(image: Path) -> Path:
@@ -169,6 +182,68 @@ def check_labels(label_file: Path, nc: int) -> list[tuple[int, float, float, flo
     return out
 
 
+def check_pose_labels(label_file: Path, nc: int, kpt_shape) -> tuple[list, np.ndarray]:
+    """Parse one pose label file as ultralytics' loader does: ``class xc yc w h`` then ``K`` keypoints of
+    ``x y`` (or ``x y v``), all normalised. Returns the boxes and the keypoints ``(n, K, ndim)``."""
+    k, ndim = kpt_shape
+    want = 5 + k * ndim
+    boxes, kpts, seen = [], [], set()
+    for n, raw in _label_rows(label_file):
+        if len(raw) != want:
+            raise DatasetError(f"{label_file}, line {n}: {len(raw)} values, but kpt_shape [{k}, {ndim}] needs "
+                               f"{want}: 'class xc yc w h' then {k} keypoints of {'x y v' if ndim == 3 else 'x y'}. "
+                               "Fix the line, or kpt_shape in data.yaml.")
+        try:
+            values = [float(v) for v in raw]
+        except ValueError:
+            raise DatasetError(f"{label_file}, line {n}: not numbers: {' '.join(raw)!r}") from None
+        c, xc, yc, w, h = values[:5]
+        pts = np.array(values[5:], np.float32).reshape(k, ndim)
+        if c % 1 or not 0 <= c < nc:
+            raise DatasetError(f"{label_file}, line {n}: class id {raw[0]} is outside 0..{nc - 1} (data.yaml has "
+                               f"{nc} names).")
+        coords = values[1:5] + pts[:, :2].ravel().tolist()
+        if max(coords) > COORD_MAX or min(coords) < COORD_MIN or w < 0 or h < 0:
+            raise DatasetError(f"{label_file}, line {n}: coordinates out of range: YOLO pose labels are normalised "
+                               "to 0..1 by the image size (a keypoint outside the image is written '0 0 0'). Were "
+                               "pixel coordinates written?")
+        if ndim == 3 and not np.isin(pts[:, 2], (0, 1, 2)).all():
+            raise DatasetError(f"{label_file}, line {n}: keypoint visibility must be 0 (not labelled), 1 (hidden) or "
+                               f"2 (visible), got {sorted(set(pts[:, 2].tolist()))}.")
+        key = tuple(values)
+        if key not in seen:  # ultralytics drops duplicate rows
+            seen.add(key)
+            boxes.append((int(c), xc, yc, w, h))
+            kpts.append(pts)
+    return boxes, np.array(kpts, np.float32).reshape(-1, k, ndim)
+
+
+def _pose_keys(d: dict, yaml_path: Path, lines: dict) -> tuple[tuple | None, list | None]:
+    """``kpt_shape`` and ``flip_idx`` of a pose data.yaml, checked; (None, None) for a detection one."""
+    if "kpt_shape" not in d:
+        if "flip_idx" in d:
+            raise DatasetError(f"{yaml_path}, line {lines.get('flip_idx')}: flip_idx without kpt_shape: a pose "
+                               "data.yaml needs 'kpt_shape: [keypoints, 2 or 3]'.")
+        return None, None
+    ks = d["kpt_shape"]
+    if not (isinstance(ks, list) and len(ks) == 2 and all(isinstance(v, int) for v in ks) and ks[0] >= 1
+            and ks[1] in (2, 3)):
+        raise DatasetError(f"{yaml_path}, line {lines.get('kpt_shape')}: kpt_shape must be [number of keypoints, 2 or "
+                           f"3] (3 when labels carry a visibility per keypoint), got {ks!r}.")
+    k = ks[0]
+    flip = d.get("flip_idx")
+    if flip is not None:
+        if not (isinstance(flip, list) and sorted(flip) == list(range(k))):
+            raise DatasetError(f"{yaml_path}, line {lines.get('flip_idx')}: flip_idx must list each keypoint's index "
+                               f"after a horizontal flip: a permutation of 0..{k - 1} ({k} values), got {flip!r}.")
+        bad = [i for i in range(k) if flip[flip[i]] != i]
+        if bad:
+            raise DatasetError(f"{yaml_path}, line {lines.get('flip_idx')}: flip_idx must swap pairs (flipping twice "
+                               f"gives the original), but keypoint {bad[0]} goes to {flip[bad[0]]}, which goes to "
+                               f"{flip[flip[bad[0]]]}.")
+    return (k, ks[1]), (list(flip) if flip is not None else None)
+
+
 def _read_yaml(data_yaml) -> tuple[Path, dict, dict[str, int]]:
     """The data.yaml's path, its mapping, and the line of each top-level key (for error messages)."""
     import yaml
@@ -244,7 +319,8 @@ def check_dataset(data_yaml: str | os.PathLike, check_all_labels: bool = True) -
     if not root.is_dir():
         raise DatasetError(f"{yaml_path}, line {lines.get('path')}: path: {d.get('path')!r} resolves to {root}, "
                            f"which is not a folder.")
-    info = DatasetInfo(yaml_path=yaml_path, root=root, names=names)
+    kpt_shape, flip_idx = _pose_keys(d, yaml_path, lines)
+    info = DatasetInfo(yaml_path=yaml_path, root=root, names=names, kpt_shape=kpt_shape, flip_idx=flip_idx)
     for split in ("train", "val"):
         files = _collect_images(d[split], root, yaml_path, lines.get(split), split)
         if not files:
@@ -262,7 +338,10 @@ def check_dataset(data_yaml: str | os.PathLike, check_all_labels: bool = True) -
             for f in files:
                 lp = label_path_for(f)
                 if lp.is_file():
-                    check_labels(lp, len(names))
+                    if kpt_shape:
+                        check_pose_labels(lp, len(names), kpt_shape)
+                    else:
+                        check_labels(lp, len(names))
         info.splits[split] = files
     return info
 
@@ -274,6 +353,15 @@ def load_labels(image: str | os.PathLike, nc: int | None = None) -> np.ndarray:
         return np.zeros((0, 5), np.float32)
     rows = check_labels(lp, nc if nc is not None else 10**9)
     return np.array(rows, np.float32).reshape(-1, 5)
+
+
+def load_keypoints(image: str | os.PathLike, nc: int, kpt_shape) -> tuple[np.ndarray, np.ndarray]:
+    """Pose labels of one image: ``(n, 5)`` boxes ``cls, xc, yc, w, h`` and ``(n, K, ndim)`` keypoints, normalised."""
+    lp = label_path_for(Path(image))
+    if not lp.is_file():
+        return np.zeros((0, 5), np.float32), np.zeros((0, *kpt_shape), np.float32)
+    boxes, kpts = check_pose_labels(lp, nc, kpt_shape)
+    return np.array(boxes, np.float32).reshape(-1, 5), kpts
 
 
 def labels_to_xyxy(labels: np.ndarray, width: float, height: float) -> np.ndarray:

@@ -46,13 +46,12 @@ def load_model(weights: str | os.PathLike, run_dir=None) -> nn.Module:
     return model.float().eval()
 
 
-def _detect_layer(model: nn.Module) -> nn.Module:
-    from ultralytics.nn.modules.head import Detect
-
+def _detect_layer(model: nn.Module, kinds=("Detect",)) -> nn.Module:
     det = model.model[-1]
-    if type(det) is not Detect:
-        raise TypeError(f"expected a plain detection model ending in Detect, got {type(det).__name__}: "
-                        f"segment/pose/OBB heads need their own patch")
+    if type(det).__name__ not in kinds:
+        raise TypeError(f"expected a model ending in {' or '.join(kinds)}, got {type(det).__name__}: "
+                        + ("a pose model goes through helpers.pose (notebook 08)" if type(det).__name__ == "Pose"
+                           else "segment/OBB heads need their own patch"))
     return det
 
 
@@ -67,10 +66,12 @@ def output_names(score_sum: bool = True, strides=STRIDES) -> list[str]:
 class NPUDetectModel(nn.Module):
     """A trained DetectionModel whose forward returns the NPU head's 9 (or 6) outputs."""
 
+    HEADS = ("Detect",)
+
     def __init__(self, model: nn.Module, score_sum: bool = True):
         super().__init__()
         self.model = model
-        self.detect = _detect_layer(model)
+        self.detect = _detect_layer(model, self.HEADS)
         self.score_sum = score_sum
         self.strides = tuple(int(s) for s in self.detect.stride.tolist())
         self.nc = int(self.detect.nc)
@@ -80,14 +81,18 @@ class NPUDetectModel(nn.Module):
     def output_names(self) -> list[str]:
         return output_names(score_sum=self.score_sum, strides=self.strides)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps the head reads, one per stride: backbone and neck exactly as the model runs them."""
         y, layers = [], self.model.model
-        for m in layers[:-1]:  # backbone and neck, exactly as DetectionModel runs them
+        for m in layers[:-1]:
             if m.f != -1:
                 x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
             x = m(x)
             y.append(x if m.i in self.model.save else None)
-        feats = [y[j] for j in self.detect.f]
+        return [y[j] for j in self.detect.f]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.features(x)
         outs = []
         for i in range(self.detect.nl):
             box = self.detect.cv2[i](feats[i])  # raw DFL logits: no softmax in the graph

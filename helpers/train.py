@@ -79,13 +79,16 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
                   batch: int = 8, nbs: int | None = None, seed: int = 0, model: str = "yolov8n", device: str = "auto",
                   lr0: float = 0.002, close_mosaic: int = 15, fit_boxes: bool = True,
                   patience: int = 100, cache: bool = True, force: bool = False, extra: dict | None = None,
-                  cpu_threads: int | None = None, weights: str | None = None, name: str | None = None) -> dict:
+                  cpu_threads: int | None = None, weights: str | None = None, name: str | None = None,
+                  stage: str = "01_train") -> dict:
     """Train one variant ('relu' or 'silu'), from scratch or from ``weights``; return its record for metrics.json.
 
     ``weights``: a local checkpoint whose tensors (same name and shape) are transplanted into the
     model built from this variant's yaml before the first step (:mod:`helpers.transplant`; refused
     with a clear error when the checkpoint does not fit). ``name`` names the files and the run
-    folder (default: the variant), so a transplanted run can sit next to the scratch one.
+    folder (default: the variant), so a transplanted run can sit next to the scratch one. A pose
+    dataset (``kpt_shape`` in its yaml) with a ``*-pose`` model trains a keypoint model (08 does,
+    into its own ``stage`` folder); its record adds the pose mAP (OKS) beside the box mAP.
 
     ``nbs`` is ultralytics' nominal batch size: gradients are accumulated until ``nbs`` images
     have been seen. Its default (64) means a 240-image dataset at batch 16 gets only ~4
@@ -109,8 +112,12 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     from .data import check_dataset
 
     family, scale = parse_model(model)
-    stage = stage_dir(run_dir, "01_train")
+    stage = stage_dir(run_dir, stage)
     info = check_dataset(data_yaml)
+    if (info.task == "pose") != family.endswith("-pose"):
+        raise ValueError(f"MODEL {model!r} is a {'pose' if family.endswith('-pose') else 'detection'} model, but "
+                         f"{data_yaml} is a {info.task} dataset: use a '-pose' model with a pose dataset (kpt_shape in "
+                         "data.yaml), a plain one with a detection dataset")
     resolved_yaml = info.write_resolved_yaml(stage / "data.resolved.yaml")
     model_yaml = write_model_yaml(stage, activation=variant, scale=scale, nc=info.nc, family=family)
     device = pick_device(device)
@@ -121,7 +128,7 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     if family != "yolov8":  # (YOLOv8 records keep the fingerprint they always had: a finished run is reused)
         settings["family"] = family
     name = name or variant
-    plan = _transplant_plan(weights, model_yaml, info.nc, model, settings) if weights else None
+    plan = _transplant_plan(weights, model_yaml, info, model, settings) if weights else None
     fp = _fingerprint(settings)
     out, record_file = stage / f"{name}.pt", stage / f"{name}.train.json"
     if not force and (rec := _reusable(record_file, out, fp)):
@@ -130,7 +137,7 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     # ultralytics appends to an existing results.csv: start the variant's run folder afresh
     # (the previous weights stay in place until the new ones replace them atomically)
     shutil.rmtree(stage / "ultralytics" / name, ignore_errors=True)
-    yolo = YOLO(str(model_yaml), task="detect")
+    yolo = YOLO(str(model_yaml), task=info.task)
     seen = _add_callbacks(yolo, device, imgsz, fit_boxes and plan is None, cpu_threads, plan)
     t0 = time.perf_counter()
     yolo.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
@@ -146,12 +153,12 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     return rec
 
 
-def _transplant_plan(weights, model_yaml, nc: int, model: str, settings: dict):
+def _transplant_plan(weights, model_yaml, info, model: str, settings: dict):
     """Check ``weights`` against the model the yaml builds (a clear error when they do not fit); note it in ``settings``."""
     from . import transplant
     from .activations import build_model
 
-    plan = transplant.check(transplant.plan(build_model(model_yaml, nc), weights), model)
+    plan = transplant.check(transplant.plan(build_model(model_yaml, info.nc, info.kpt_shape), weights), model)
     settings["weights"] = {"path": str(Path(weights).resolve()), "bytes": Path(weights).stat().st_size}
     return plan
 
@@ -225,6 +232,8 @@ def _record(trainer, weights: Path, wall: float, seen: dict) -> dict:
         "activation_census": activation_census(ckpt_model),
         "initial_box_px": {str(k): v for k, v in seen["box_init"].items()},
         "parameters": int(sum(p.numel() for p in ckpt_model.parameters())),
+        **({"pose_mAP50": float(m["metrics/mAP50(P)"]), "pose_mAP50_95": float(m["metrics/mAP50-95(P)"])}
+           if "metrics/mAP50(P)" in m else {}),
     }
 
 

@@ -9,11 +9,12 @@ backend        where                                       input it takes
 ``simulator``  rknn-toolkit2's simulator, x86 PC            NHWC uint8 RGB
 ``toolkit``    rknn-toolkit2 driving a board (rknn_server)  NHWC uint8 RGB
 ``rknnlite``   RKNNLite on the board itself                 NHWC uint8 RGB
+``ncnn``       ncnn on a CPU (board, phone, PC): ``.param``  NCHW float32 RGB 0..1
 =============  ==========================================  ==================================
 
 Callers never care about the layout: :meth:`Runtime.infer` takes the letterboxed BGR canvas
 and converts it for the backend. Backends are imported lazily, so the board needs only its own
-(``rknnlite``); this module itself imports numpy and OpenCV only.
+(``rknnlite`` or ``ncnn``); this module itself imports numpy and OpenCV only.
 
 The ``simulator`` backend is not here: it needs the workbook's PC package and rknn-toolkit2
 (``helpers.toolkit.simulator``). :func:`open_runtime` finds it only where that package is
@@ -31,7 +32,7 @@ import numpy as np
 from .preprocess import to_nchw_float, to_nhwc_uint8
 
 #: every backend name, in the order the runner offers them (the one list)
-BACKENDS = ("onnx", "simulator", "toolkit", "rknnlite")
+BACKENDS = ("onnx", "simulator", "toolkit", "rknnlite", "ncnn")
 #: backends provided by the PC package, not by this folder: name -> "module:class"
 PC_BACKENDS = {"simulator": "helpers.toolkit.simulator:SimulatorRuntime"}
 
@@ -88,6 +89,68 @@ class OnnxRuntime(Runtime):
 
     def close(self) -> None:
         self.session = None
+
+
+def ncnn_blobs(param_file: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Input and output blob names of an ncnn ``.param`` file (outputs: produced, never consumed; in file order)."""
+    lines = Path(param_file).read_text().split("\n")
+    if not lines or lines[0].strip() != "7767517":
+        raise RuntimeFailure(f"{param_file} is not an ncnn .param file (its first line is not the magic 7767517)")
+    inputs, produced, consumed = [], [], set()
+    for line in lines[2:]:
+        f = line.split()
+        if len(f) < 4:
+            continue
+        n_in, n_out = int(f[2]), int(f[3])
+        ins, outs = f[4:4 + n_in], f[4 + n_in:4 + n_in + n_out]
+        if f[0] == "Input":
+            inputs += outs
+        consumed.update(ins)
+        produced += outs
+    return inputs, [b for b in produced if b not in consumed]
+
+
+class NcnnRuntime(Runtime):
+    """ncnn on the CPU (``pip install ncnn``): a ``.param`` with its ``.bin`` next to it.
+
+    ``fp16`` switches on fp16 storage and arithmetic (what ncnn does on ARM by default); off, it
+    computes in fp32. Outputs come back as numpy arrays shaped like the torch model's (batch 1).
+    """
+
+    backend, layout = "ncnn", "nchw_float"
+
+    def __init__(self, model: str | os.PathLike, threads: int = 1, fp16: bool = False):
+        try:
+            import ncnn
+        except ImportError as e:
+            raise RuntimeFailure("the ncnn backend needs the ncnn Python package (pip install ncnn)") from e
+        param = Path(model)
+        weights = param.with_suffix(".bin")
+        if not weights.is_file():
+            raise RuntimeFailure(f"no {weights.name} next to {param.name}: an ncnn model is the .param and its .bin")
+        self.input_names, self.output_names = ncnn_blobs(param)
+        self.net = ncnn.Net()
+        self.net.opt.num_threads = int(threads)
+        for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic"):
+            setattr(self.net.opt, flag, bool(fp16))
+        if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
+            raise RuntimeFailure(f"ncnn could not load {param} / {weights}")
+        self._mat = ncnn.Mat
+
+    def run(self, inputs: list) -> list:
+        x = np.ascontiguousarray(np.asarray(inputs[0], np.float32)[0])  # (C, H, W): ncnn mats hold one image
+        with self.net.create_extractor() as ex:
+            ex.input(self.input_names[0], self._mat(x))
+            outs = []
+            for name in self.output_names:
+                ret, mat = ex.extract(name)
+                if ret != 0:
+                    raise RuntimeFailure(f"ncnn could not compute output {name} (code {ret})")
+                outs.append(np.array(mat)[None])
+        return outs
+
+    def close(self) -> None:
+        self.net = None
 
 
 def _npu_outputs(out, what: str) -> list:
@@ -184,15 +247,18 @@ class RknnLiteRuntime(Runtime):
 
 
 def default_backend(model: str | os.PathLike) -> str:
-    """By file suffix: ``.onnx`` -> onnx; ``.rknn`` -> rknnlite on a board (importable), else the simulator."""
+    """By file suffix: ``.onnx`` -> onnx; ``.param`` -> ncnn; ``.rknn`` -> rknnlite on a board (importable), else
+    the simulator."""
     suffix = Path(model).suffix.lower()
     if suffix == ".onnx":
         return "onnx"
+    if suffix == ".param":
+        return "ncnn"
     if suffix == ".rknn":
         import importlib.util
 
         return "rknnlite" if importlib.util.find_spec("rknnlite") else "simulator"
-    raise RuntimeFailure(f"cannot tell the backend from {model}: expected a .onnx or .rknn file")
+    raise RuntimeFailure(f"cannot tell the backend from {model}: expected a .onnx, .param (ncnn) or .rknn file")
 
 
 def _pc_backend(name: str):
@@ -227,4 +293,6 @@ def open_runtime(model: str | os.PathLike, backend: str | None = None, core: int
         return ToolkitBoardRuntime(p, core_mask=mask, **kw)
     if backend == "rknnlite":
         return RknnLiteRuntime(p, core=core, npu_cores=npu_cores)
+    if backend == "ncnn":
+        return NcnnRuntime(p, **kw)
     raise RuntimeFailure(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)} or auto")

@@ -12,7 +12,7 @@ BOARD = ROOT / "helpers" / "board"
 #: the only imports a board module may make outside its own folder
 ALLOWED = {"numpy", "cv2", "__future__"} | set(sys.stdlib_module_names)
 #: imported lazily, inside the backend that needs it, on the machine that has it
-LAZY_BACKENDS = {"onnxruntime", "rknnlite", "rknn"}
+LAZY_BACKENDS = {"onnxruntime", "rknnlite", "rknn", "ncnn"}
 
 
 def board_modules() -> list[str]:

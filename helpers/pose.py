@@ -1,0 +1,179 @@
+"""The pose heads, for export only (training code untouched), and their proof against ultralytics.
+
+YOLOv8-pose is the detection model plus a keypoint branch ``cv4`` per stride (K keypoints of
+x, y, visibility). Stock, its graph ends like detection's — DFL, anchor decode, and here also the
+keypoint decode, all concatenated into one ``[1, 4 + nc + K*3, N]`` tensor. Two patched heads stop
+before that tail (decoding moves to ``helpers.board.pose``):
+
+* :class:`NPUPoseModel` (``rknn`` layout): per stride box DFL logits, class probabilities,
+  score-sum and raw keypoints as four NCHW outputs, so INT8 gives keypoints their own scale;
+* :class:`NCNNPoseModel` (``ncnn`` layout): per stride ONE output, ``cat(class logits, DFL logits,
+  raw keypoints)`` in NHWC, ``[1, H, W, nc + 64 + K*3]``; the graph ends at the concat, as the
+  phone deployment this workbook grew from does it.
+
+Both run the trained model's own layers (a wrapper, like ``helpers.heads``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .heads import STRIDES, NPUDetectModel, _export_copy, load_model
+
+LAYOUTS = ("rknn", "ncnn")
+
+
+def pose_output_names(layout: str = "rknn", strides=STRIDES) -> list[str]:
+    """``box_dfl_s8, cls_prob_s8, score_sum_s8, kpt_raw_s8, ...`` (rknn) or ``cls_dfl_kpt_s8, ...`` (ncnn)."""
+    if layout == "ncnn":
+        return [f"cls_dfl_kpt_s{s}" for s in strides]
+    return [f"{k}_s{s}" for s in strides for k in ("box_dfl", "cls_prob", "score_sum", "kpt_raw")]
+
+
+class NPUPoseModel(NPUDetectModel):
+    """A trained PoseModel whose forward returns, per stride, box / cls / score-sum / keypoints (NCHW)."""
+
+    HEADS = ("Pose",)
+    layout = "rknn"
+
+    def __init__(self, model: nn.Module):
+        super().__init__(model, score_sum=True)
+        self.kpt_shape = tuple(int(v) for v in self.detect.kpt_shape)
+        # the head is already a submodule (self.model.model[-1]); registered twice, a TorchScript trace names
+        # its convolutions by the second path and pnnx cannot map them (it keeps them as dynamic-weight convs)
+        det = self._modules.pop("detect")
+        object.__setattr__(self, "detect", det)
+
+    @property
+    def output_names(self) -> list[str]:
+        return pose_output_names(self.layout, self.strides)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats, d = self.features(x), self.detect
+        outs = []
+        for i in range(d.nl):
+            cls = d.cv3[i](feats[i]).sigmoid()
+            outs += [d.cv2[i](feats[i]), cls, torch.clamp(cls.sum(1, keepdim=True), 0, 1), d.cv4[i](feats[i])]
+        return tuple(outs)
+
+
+class NCNNPoseModel(NPUPoseModel):
+    """Per stride one NHWC tensor ``cat(class logits, DFL logits, raw keypoints)``; nothing after it."""
+
+    layout = "ncnn"
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats, d = self.features(x), self.detect
+        return tuple(torch.cat([d.cv3[i](feats[i]), d.cv2[i](feats[i]), d.cv4[i](feats[i])], 1).permute(0, 2, 3, 1)
+                     for i in range(d.nl))
+
+
+def patch_pose(model: nn.Module, layout: str = "rknn", fuse: bool = False) -> NPUPoseModel:
+    """Wrap a copy of a PoseModel with the ``rknn`` or ``ncnn`` head."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    cls = NCNNPoseModel if layout == "ncnn" else NPUPoseModel
+    return cls(_export_copy(model, fuse)).eval()
+
+
+def decode_dense_pose(outs, imgsz: int, kpt_shape, nc: int, layout: str = "rknn"):
+    """Every cell, no threshold: boxes (N, 4) xyxy, class scores (N, nc), keypoints (N, K, 3) — ultralytics' order."""
+    from .board.pose import decode_keypoints, pose_levels, sigmoid
+    from .board.postprocess import decode_boxes
+
+    boxes, scores, kpts = [], [], []
+    for box, cls, kpt, _, logits in pose_levels(outs, layout, nc, kpt_shape):
+        h, w = box.shape[1:]
+        gy, gx = np.divmod(np.arange(h * w), w)
+        stride = imgsz / h
+        boxes.append(decode_boxes(box.reshape(box.shape[0], -1), gx, gy, stride))
+        c = cls.reshape(nc, -1).T
+        scores.append(sigmoid(c) if logits else c)
+        kpts.append(decode_keypoints(kpt.reshape(kpt.shape[0], -1), gx, gy, stride, kpt_shape))
+    return np.concatenate(boxes), np.concatenate(scores).astype(np.float32), np.concatenate(kpts)
+
+
+def _pair(ref_boxes, boxes, ref_classes, classes, ref_scores, scores, iou_min: float = 0.5) -> list[tuple[int, int]]:
+    """One-to-one pairs (reference index, test index): same class, highest IoU first, then closest score
+    (two cells can give the same box once it is clipped to the image; their scores tell them apart)."""
+    from .board.postprocess import box_iou
+
+    if not len(ref_boxes) or not len(boxes):
+        return []
+    iou = box_iou(np.asarray(ref_boxes, np.float32), np.asarray(boxes, np.float32))
+    iou[np.asarray(ref_classes)[:, None] != np.asarray(classes)[None, :]] = -1
+    rank = iou - np.abs(np.asarray(ref_scores, np.float64)[:, None] - np.asarray(scores, np.float64)[None, :])
+    pairs, used_r, used_t = [], set(), set()
+    for flat in np.argsort(-rank, axis=None, kind="stable"):
+        i, j = divmod(int(flat), iou.shape[1])
+        if iou[i, j] < iou_min:
+            continue
+        if i not in used_r and j not in used_t:
+            pairs.append((i, j))
+            used_r.add(i)
+            used_t.add(j)
+    return pairs
+
+
+def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float = 0.25, iou: float = 0.45,
+                run_dir=None) -> dict:
+    """The patched pose head + ``board.pose`` against the unpatched model and ultralytics' ``predict``.
+
+    Dense: every cell's box, score and keypoints against the stock model's own decoded tensor.
+    Final: ultralytics' predict (its letterbox, NMS, rescale, clipping) against our post-process,
+    detections paired one-to-one; boxes, scores and every keypoint (x, y, visibility) compared.
+    """
+    from .board.pose import postprocess_pose
+    from .board.preprocess import letterbox, load_image, to_nchw_float
+    from .heads import run_patched
+    from .offline import configure_ultralytics
+
+    if run_dir is not None:
+        configure_ultralytics(run_dir)
+    from ultralytics import YOLO
+
+    base = load_model(weights).fuse(verbose=False)
+    patched = patch_pose(base, layout)
+    nc, kshape = patched.nc, patched.kpt_shape
+    yolo = YOLO(str(weights), task="pose")
+    tot = {"images": 0, "dense_max_box_diff_px": 0.0, "dense_max_score_diff": 0.0, "dense_max_kpt_diff_px": 0.0,
+           "dense_max_kpt_vis_diff": 0.0, "final_ultralytics": 0, "final_ours": 0, "final_unmatched": 0,
+           "final_max_box_diff_px": 0.0, "final_max_score_diff": 0.0, "final_max_kpt_diff_px": 0.0,
+           "final_max_kpt_vis_diff": 0.0}
+
+    def worst(key, value):
+        tot[key] = max(tot[key], float(value))
+
+    for f in images:
+        img = load_image(f)
+        canvas, _ = letterbox(img, imgsz)
+        with torch.no_grad():
+            ref = base(torch.from_numpy(to_nchw_float(canvas)))
+        ref = (ref[0] if isinstance(ref, (tuple, list)) else ref)[0].numpy().T  # (N, 4 + nc + K*3)
+        outs, lb = run_patched(patched, img, imgsz)
+        boxes, scores, kpts = decode_dense_pose(outs, imgsz, kshape, nc, layout)
+        xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
+        rk = ref[:, 4 + nc:].reshape(len(ref), *kshape)
+        worst("dense_max_box_diff_px", np.abs(xywh - ref[:, :4]).max())
+        worst("dense_max_score_diff", np.abs(scores - ref[:, 4:4 + nc]).max())
+        worst("dense_max_kpt_diff_px", np.abs(kpts[..., :2] - rk[..., :2]).max())
+        if kshape[1] == 3:
+            worst("dense_max_kpt_vis_diff", np.abs(kpts[..., 2] - rk[..., 2]).max())
+        r = yolo.predict(img, imgsz=imgsz, conf=conf, iou=iou, rect=False, verbose=False)[0]
+        det = postprocess_pose(outs, (imgsz, imgsz), kshape, nc, conf, iou, letterbox=lb, layout=layout)
+        rb, rs, rc = r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int)
+        rkp = r.keypoints.data.numpy() if r.keypoints is not None else np.zeros((0, *kshape), np.float32)
+        pairs = _pair(rb, det.boxes, rc, det.classes, rs, det.scores)
+        tot["images"] += 1
+        tot["final_ultralytics"] += len(rb)
+        tot["final_ours"] += len(det)
+        tot["final_unmatched"] += len(rb) + len(det) - 2 * len(pairs)
+        for i, j in pairs:
+            worst("final_max_box_diff_px", np.abs(rb[i] - det.boxes[j]).max())
+            worst("final_max_score_diff", abs(rs[i] - det.scores[j]))
+            worst("final_max_kpt_diff_px", np.abs(rkp[i][:, :2] - det.keypoints[j][:, :2]).max())
+            if kshape[1] == 3:
+                worst("final_max_kpt_vis_diff", np.abs(rkp[i][:, 2] - det.keypoints[j][:, 2]).max())
+    return tot
