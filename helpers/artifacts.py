@@ -30,6 +30,7 @@ STAGES: dict[str, str] = {
     "05_quantize": "05_quantize_int8.ipynb",
     "06_analyze": "06_analyze_accuracy.ipynb",
     "07_deploy": "07_deploy_board.ipynb",
+    "08_pose": "08_pose_ncnn.ipynb",
 }
 
 

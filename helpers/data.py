@@ -346,11 +346,14 @@ def check_dataset(data_yaml: str | os.PathLike, check_all_labels: bool = True) -
     return info
 
 
-def load_labels(image: str | os.PathLike, nc: int | None = None) -> np.ndarray:
-    """Labels of one image as an ``(n, 5)`` float array ``cls, xc, yc, w, h`` (empty if unlabeled)."""
+def load_labels(image: str | os.PathLike, nc: int | None = None, kpt_shape=None) -> np.ndarray:
+    """Labels of one image as an ``(n, 5)`` float array ``cls, xc, yc, w, h`` (empty if unlabeled).
+    With ``kpt_shape`` (a pose dataset: ``info.kpt_shape``) the rows' keypoints are read past."""
     lp = label_path_for(Path(image))
     if not lp.is_file():
         return np.zeros((0, 5), np.float32)
+    if kpt_shape:
+        return load_keypoints(image, nc if nc is not None else 10**9, kpt_shape)[0]
     rows = check_labels(lp, nc if nc is not None else 10**9)
     return np.array(rows, np.float32).reshape(-1, 5)
 
@@ -375,7 +378,7 @@ def dataset_stats(info: DatasetInfo, split: str = "val") -> dict:
     """Counts and the spread of object sizes (longer box side in pixels of the source image)."""
     sizes, per_class, empty = [], np.zeros(info.nc, int), 0
     for f in info.splits[split]:
-        lab = load_labels(f, info.nc)
+        lab = load_labels(f, info.nc, info.kpt_shape)
         if len(lab) == 0:
             empty += 1
             continue
@@ -399,6 +402,22 @@ def prepare_dataset(data_yaml: str | os.PathLike | None, run_dir, cfg: SynthConf
     if data_yaml:
         return check_dataset(data_yaml)
     return check_dataset(generate_synthetic(stage_dir(run_dir, "01_train") / "dataset", cfg, progress=progress))
+
+
+def prepare_pose_dataset(data_yaml: str | os.PathLike | None, run_dir, cfg=None, progress: bool = True) -> DatasetInfo:
+    """The keypoint dataset 08 uses: the user's pose ``data_yaml`` (``kpt_shape`` required), else the stick
+    figures generated into ``<run>/08_pose/dataset``; checked either way."""
+    from .artifacts import stage_dir
+    from .synthetic_pose import PoseSynthConfig, generate_pose_synthetic
+
+    if data_yaml:
+        info = check_dataset(data_yaml)
+        if info.task != "pose":
+            raise DatasetError(f"{info.yaml_path} has no kpt_shape: it is a detection dataset. 08 trains a keypoint "
+                               "model: give it a pose data.yaml (kpt_shape, flip_idx, labels with keypoints).")
+        return info
+    return check_dataset(generate_pose_synthetic(stage_dir(run_dir, "08_pose") / "dataset", cfg or PoseSynthConfig(),
+                                                 progress=progress))
 
 
 def sample_images(info: DatasetInfo, split: str = "val", n: int | None = None, seed: int = 0) -> list[Path]:

@@ -45,8 +45,13 @@ if __name__ == "__main__":
 
 
 def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = 0.25, iou: float = 0.45,
-                 target: str = "rk3588", output_names=None, toolkit_version: str | None = None) -> Path:
-    """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place)."""
+                 target: str = "rk3588", output_names=None, toolkit_version: str | None = None,
+                 extra_files: dict | None = None, extra_config: dict | None = None) -> Path:
+    """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place).
+
+    ``extra_files`` {name in the bundle: source file} and ``extra_config`` (merged into ``config.json``) carry
+    what a pose bundle adds: ``task``, ``kpt_shape``, ``skeleton``, and its ncnn model (``"ncnn": "model.ncnn.param"``).
+    """
     from .toolkit.calibration import read_calibration_list
     from .toolkit.jobs import load_build_record
 
@@ -60,6 +65,8 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
     os.chmod(tmp / "run.py", 0o755)
     shutil.copy2(rknn, tmp / "model.rknn")
     shutil.copy2(onnx, tmp / "model.onnx")
+    for name, src in (extra_files or {}).items():
+        shutil.copy2(src, tmp / name)
     # calibration images with a relative list, so the simulator can rebuild the INT8 model anywhere
     cal = tmp / "calibration"
     cal.mkdir()
@@ -74,7 +81,8 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
     cfg = {"model": "model.rknn", "onnx": "model.onnx", "imgsz": int(imgsz), "conf": conf, "iou": iou,
            "labels": list(labels), "target": target, "input": "NHWC uint8 RGB, letterboxed (pad 114)",
            "outputs": list(output_names or []), "score_sum": any(n.startswith("score_sum") for n in output_names or []),
-           "toolkit_version": toolkit_version or rec.get("toolkit"), "quantization": rec["config"].name}
+           "toolkit_version": toolkit_version or rec.get("toolkit"), "quantization": rec["config"].name,
+           **(extra_config or {})}
     write_json(tmp / "config.json", cfg)
     (tmp / "labels.txt").write_text("".join(f"{n}\n" for n in labels))
     (tmp / "README.txt").write_text(board_instructions(cfg))
@@ -89,7 +97,14 @@ def board_instructions(cfg: dict) -> str:
 
     v = cfg.get("toolkit_version") or "<toolkit version>"
     soc = SOCS[cfg["target"]]
-    return f"""YOLOv8 RKNN deploy bundle ({cfg['quantization']}, {cfg['imgsz']}x{cfg['imgsz']}, target {cfg['target']})
+    pose = cfg.get("task") == "pose"
+    video_line = (f"python3 run.py video.mp4 --backend rknnlite --cores {soc.npu_cores} --video out/annotated.mp4 --out out/"
+                  if pose else f"python3 run.py video.mp4 --backend rknnlite --cores {soc.npu_cores} --tile {cfg['imgsz']} "
+                               "--overlap 64 --video out/annotated.mp4 --out out/")
+    ncnn_line = ("\nWith ncnn instead of the NPU (any ARM board or phone CPU; pip3 install ncnn):\n"
+                 "  python3 run.py video.mp4 --backend ncnn --video out/annotated.mp4 --out out/\n"
+                 if cfg.get("ncnn") else "")
+    return f"""YOLOv8{" pose" if pose else ""} RKNN deploy bundle ({cfg['quantization']}, {cfg['imgsz']}x{cfg['imgsz']}, target {cfg['target']})
 
 On the board ({soc.describe()}; a Debian/Ubuntu image, Python 3 with numpy and opencv-python;
 run.py refuses a board whose device tree names another SoC):
@@ -98,8 +113,8 @@ run.py refuses a board whose device tree names another SoC):
   strings /usr/lib/librknnrt.so | grep "librknnrt version"   # must say {v}; else copy that release's
                                                         # rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so there
   python3 run.py images/ --backend rknnlite --cores {soc.npu_cores} --out out/
-  python3 run.py video.mp4 --backend rknnlite --cores {soc.npu_cores} --tile {cfg['imgsz']} --overlap 64 --out out/
-
+  {video_line}
+{ncnn_line}
 Fix the clocks before measuring (as root), so figures are comparable between runs:
   echo performance > /sys/class/devfreq/fdab0000.npu/governor
   for c in /sys/devices/system/cpu/cpufreq/policy*; do echo performance > $c/scaling_governor; done
@@ -135,7 +150,34 @@ def detections_equal(a: dict, b: dict, box_tol: float = 0.05, score_tol: float =
                 return False
             if max(abs(x - y) for x, y in zip(da["box"], db["box"])) > box_tol:
                 return False
+            if ("keypoints" in da) != ("keypoints" in db):
+                return False
+            for ka, kb in zip(da.get("keypoints", []), db.get("keypoints", [])):
+                if max(abs(ka[0] - kb[0]), abs(ka[1] - kb[1])) > box_tol or abs(ka[2] - kb[2]) > score_tol:
+                    return False
     return True
+
+
+def write_video(images, target, size=(384, 288), fps: float = 5.0) -> Path:
+    """A short MP4 made of ``images``, each letterboxed onto ``size`` (width, height): a demo input for the runner."""
+    import cv2
+
+    from .board.preprocess import letterbox, load_image
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    w, h = size
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write an MP4 at {tmp}")
+    try:
+        for p in images:
+            writer.write(letterbox(load_image(p), (int(h), int(w)))[0])
+    finally:
+        writer.release()
+    os.replace(tmp, target)
+    return target
 
 
 def copy_inputs(images, target_dir) -> Path:
@@ -193,7 +235,7 @@ def compose_frame(info, size=(1920, 1080), n: int = 12, seed: int = 0, split: st
         x0 = (k % cols) * cell_w + (cell_w - iw) // 2
         y0 = (k // cols) * cell_h + (cell_h - ih) // 2
         frame[y0:y0 + ih, x0:x0 + iw] = img
-        lab = load_labels(p, info.nc)
+        lab = load_labels(p, info.nc, info.kpt_shape)
         boxes += (labels_to_xyxy(lab, iw, ih) + np.array([x0, y0, x0, y0], np.float32)).tolist()
         classes += lab[:, 0].astype(int).tolist()
     return frame, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)

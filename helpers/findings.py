@@ -144,3 +144,79 @@ def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock
         out.append(fusion(analyses))
     out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
     return out + ([model_family(list(family_rows))] if family_rows else [])
+
+
+# --------------------------------------------------------------------------- 08: pose
+#: pose mAP50-95 an fp16 or INT8 model may lose and still count as "keeps the accuracy"
+POSE_KEEPS = 0.02
+
+
+def pose_transplant(comparison: dict | None) -> dict:
+    if not comparison:
+        return {"id": "pose_transplant", "value": None,
+                "text": "No transplant source (no WEIGHTS, no SiLU twin from 01): the pose model trained from scratch."}
+    c = comparison
+    ls, lt = c["loss_first_epochs"]["scratch"][0], c["loss_first_epochs"]["transplanted"][0]
+    fs, ft = c["final"]["scratch"], c["final"]["transplanted"]
+    return {"id": "pose_transplant", "value": {"first_loss": [ls, lt], "pose_mAP50": [fs["pose_mAP50"],
+                                                                                      ft["pose_mAP50"]]},
+            "text": f"Started from weights with another activation and another head, the ReLU pose model's first-"
+                    f"epoch loss is {lt:.2f} against {ls:.2f} from scratch; after the same {c['epochs']['scratch']} "
+                    f"epochs its pose mAP50 (OKS) is {ft['pose_mAP50']} against {fs['pose_mAP50']}, box mAP50 "
+                    f"{ft['mAP50']} against {fs['mAP50']}."}
+
+
+def ncnn_fusion(relu: dict, silu: dict) -> dict:
+    fused = relu["fused"].get("ReLU", 0)
+    return {"id": "ncnn_fusion", "value": {"relu_fused": fused, "silu_swish": silu["census_ncnn"].get("Swish", 0)},
+            "text": f"pnnx folded all {relu['census_pnnx'].get('nn.ReLU', 0)} ReLU of the pose model into their "
+                    f"convolutions ({fused} Convolution layers carry activation_type 1, no ReLU layer is left); the "
+                    f"SiLU twin keeps {silu['census_ncnn'].get('Swish', 0)} separate Swish layers: ncnn has no fused "
+                    "SiLU."}
+
+
+def ncnn_fp16(ncnn_rows: list[dict], flag_effect: float) -> dict:
+    by = {(r["runtime"], r["threads"]): r for r in ncnn_rows}
+    f32, f16 = by[("ncnn fp32", 1)], by[("ncnn fp16", 1)]
+    drop = round(f32["pose_mAP50_95"] - f16["pose_mAP50_95"], 4)
+    flags = ("do not change a single output value on this CPU (its ncnn build computes in fp32 here), so what "
+             "differs is the fp16 rounding of the weights; an ARM phone with fp16 arithmetic also rounds the "
+             "activations" if flag_effect == 0 else
+             f"change the outputs by at most {flag_effect:.2e} on this CPU")
+    return {"id": "ncnn_fp16", "value": drop, "holds": drop <= POSE_KEEPS, "text":
+            f"ncnn with fp16 weights and fp16 storage/arithmetic switched on: pose mAP50-95 {f16['pose_mAP50_95']} "
+            f"against {f32['pose_mAP50_95']} in fp32 (Δ {-drop:+.4f}), lowest output cosine to onnxruntime "
+            f"{f16['min_cosine']}. The fp16 switches themselves {flags}."}
+
+
+def ncnn_speed(latency: list[dict]) -> dict:
+    r = {x["threads"]: x["silu_over_relu"] for x in latency}
+    return {"id": "ncnn_speed", "value": r, "text":
+            "On this CPU with ncnn the SiLU pose model takes " + ", ".join(
+                f"{v:.2f}× the ReLU model's time with {t} thread{'s' if t > 1 else ''}" for t, v in r.items())
+            + " (median of repeated runs, same input)."}
+
+
+def rknn_pose(builds: list[dict]) -> dict:
+    by = {b["build"]: b for b in builds}
+    f, q = by["FP16"], by["INT8"]
+    worst = min(("box", "cls", "kpt"), key=lambda k: q[f"min_{k}_cosine"])
+    text = (f"RKNN INT8 keeps pose mAP50-95 {q['pose_mAP50_95']} of FP16's {f['pose_mAP50_95']}; of its outputs the "
+            f"{ {'box': 'box DFL', 'cls': 'class', 'kpt': 'keypoint'}[worst]} ones suffer most (lowest cosine "
+            f"{q[f'min_{worst}_cosine']}; box {q['min_box_cosine']}, class {q['min_cls_cosine']}, keypoints "
+            f"{q['min_kpt_cosine']}).")
+    h = by.get("INT8, keypoint branch float16")
+    if h:
+        gain = round(h["pose_mAP50_95"] - q["pose_mAP50_95"], 4)
+        text += (f" Keeping the keypoint branch in float16 ({h['float_layers']} layers, {h['rknn_MB']} MB against "
+                 f"{q['rknn_MB']}) gives pose mAP50-95 {h['pose_mAP50_95']} (Δ {gain:+.4f}), keypoint cosine "
+                 f"{h['min_kpt_cosine']}.")
+    return {"id": "rknn_pose", "value": {"worst_output": worst, "int8_pose_mAP50_95": q["pose_mAP50_95"],
+                                         "fp16_pose_mAP50_95": f["pose_mAP50_95"]}, "text": text}
+
+
+def pose_conclusions(comparison, relu_ncnn: dict, silu_ncnn: dict, ncnn_rows, flag_effect: float, latency,
+                     builds) -> list[dict]:
+    """Every finding of 08, in reading order."""
+    return [pose_transplant(comparison), ncnn_fusion(relu_ncnn, silu_ncnn), ncnn_fp16(ncnn_rows, flag_effect),
+            ncnn_speed(latency), rknn_pose(builds)]

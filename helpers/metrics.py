@@ -31,6 +31,7 @@ class EvalImage:
     letterbox: Letterbox
     gt_boxes: np.ndarray        # (n, 4) xyxy in original pixels
     gt_classes: np.ndarray      # (n,)
+    gt_keypoints: np.ndarray | None = None  # pose: (n, K, 3) x, y in original pixels, visibility 0/1/2
 
 
 @dataclass
@@ -39,6 +40,7 @@ class EvalSet:
     imgsz: int
     nc: int
     names: list
+    kpt_shape: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,7 +55,7 @@ class EvalSet:
 
 def make_eval_set(info, imgsz: int, n: int | None = None, split: str = "val") -> EvalSet:
     """The first ``n`` images of ``split`` (all when ``n`` is falsy), letterboxed, with their labels."""
-    from .data import labels_to_xyxy, load_labels
+    from .data import labels_to_xyxy, load_keypoints, load_labels
 
     paths = list(info.splits[split])[: (n or None)]
     if not paths:
@@ -62,10 +64,17 @@ def make_eval_set(info, imgsz: int, n: int | None = None, split: str = "val") ->
     for p in paths:
         img = load_image(p)
         canvas, lb = letterbox(img, imgsz)
-        lab = load_labels(p, info.nc)
         h, w = img.shape[:2]
-        out.append(EvalImage(Path(p), canvas, lb, labels_to_xyxy(lab, w, h), lab[:, 0].astype(np.int64)))
-    return EvalSet(out, imgsz, info.nc, list(info.names))
+        kpts = None
+        if info.kpt_shape:
+            lab, kp = load_keypoints(p, info.nc, info.kpt_shape)
+            kpts = np.zeros((len(kp), info.kpt_shape[0], 3), np.float32)
+            kpts[..., 0], kpts[..., 1] = kp[..., 0] * w, kp[..., 1] * h
+            kpts[..., 2] = kp[..., 2] if info.kpt_shape[1] == 3 else 2.0
+        else:
+            lab = load_labels(p, info.nc)
+        out.append(EvalImage(Path(p), canvas, lb, labels_to_xyxy(lab, w, h), lab[:, 0].astype(np.int64), kpts))
+    return EvalSet(out, imgsz, info.nc, list(info.names), info.kpt_shape)
 
 
 def onnx_outputs(onnx_path: str | os.PathLike, es: EvalSet) -> list[list[np.ndarray]]:
@@ -118,6 +127,80 @@ def coco_map(es: EvalSet, dets: list[Detections]) -> dict:
         p = p[p > -1]
         return round(float(p.mean()), 4) if p.size else 0.0
     return {"mAP50": mean_ap(prec[0]), "mAP50_95": mean_ap(prec), "detections": len(results)}
+
+
+#: COCO's per-keypoint OKS sigmas (17 person keypoints); any other keypoint set gets 1/K each, as ultralytics' pose
+#: validation does, so the pose mAP here and ultralytics' own are computed the same way
+COCO_KPT_SIGMAS = (0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087,
+                   0.087, 0.089, 0.089)
+#: OKS scale: ultralytics takes the object area as 0.53 x its box area (a person fills about half its box)
+OKS_AREA_FACTOR = 0.53
+
+
+def kpt_sigmas(k: int) -> np.ndarray:
+    return np.array(COCO_KPT_SIGMAS if k == 17 else [1.0 / k] * k, np.float64)
+
+
+def coco_pose_map(es: EvalSet, dets: list) -> dict:
+    """Pose mAP50 and mAP50-95 by OKS (pycocotools' keypoint COCOeval, sigmas :func:`kpt_sigmas`), and box mAP.
+
+    ``dets``: per image :class:`helpers.board.pose.PoseDetections` with keypoints in original pixels.
+    Objects without a labelled keypoint are ignored by OKS (COCO's rule), as in ultralytics.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if len(dets) != len(es) or es.kpt_shape is None:
+        raise ValueError("coco_pose_map needs a pose EvalSet and one detection list per image")
+    k = es.kpt_shape[0]
+    images, anns, results = [], [], []
+    for i, (im, d) in enumerate(zip(es.images, dets)):
+        h, w = im.letterbox.orig_hw
+        images.append({"id": i, "width": w, "height": h})
+        for b, c, kp in zip(im.gt_boxes, im.gt_classes, im.gt_keypoints):
+            bw, bh = float(b[2] - b[0]), float(b[3] - b[1])
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c) + 1, "iscrowd": 0,
+                         "bbox": [float(b[0]), float(b[1]), bw, bh], "area": OKS_AREA_FACTOR * bw * bh,
+                         "keypoints": kp.reshape(-1).tolist(), "num_keypoints": int((kp[:, 2] > 0).sum())})
+        for b, s, c, kp in zip(d.boxes, d.scores, d.classes, d.keypoints):
+            results.append({"image_id": i, "category_id": int(c) + 1, "score": float(s),
+                            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                            "keypoints": np.concatenate([kp[:, :2], np.ones((k, 1))], 1).reshape(-1).tolist()})
+    out = {"detections": len(results)}
+    if not results or not anns:
+        return {**out, "box_mAP50": 0.0, "box_mAP50_95": 0.0, "pose_mAP50": 0.0, "pose_mAP50_95": 0.0}
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": anns,
+                  "categories": [{"id": j + 1, "name": str(n), "keypoints": [str(x) for x in range(k)],
+                                  "skeleton": []} for j, n in enumerate(es.names)]}
+    for kind in ("bbox", "keypoints"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt.createIndex()
+            ev = COCOeval(gt, gt.loadRes(results), kind)
+            ev.params.maxDets = [1, 10, 300] if kind == "bbox" else [300]
+            if kind == "keypoints":
+                ev.params.kpt_oks_sigmas = kpt_sigmas(k)
+            ev.evaluate()
+            ev.accumulate()
+        prec = ev.eval["precision"][:, :, :, 0, -1]
+        valid = [p[p > -1] for p in (prec[0], prec)]
+        pre = "box" if kind == "bbox" else "pose"
+        out[f"{pre}_mAP50"] = round(float(valid[0].mean()), 4) if valid[0].size else 0.0
+        out[f"{pre}_mAP50_95"] = round(float(valid[1].mean()), 4) if valid[1].size else 0.0
+    return out
+
+
+def pose_detections(outputs: list, es: EvalSet, layout: str = "rknn", conf: float = MAP_CONF, iou: float = MAP_IOU,
+                    max_det: int = 300) -> list:
+    """The pose post-process over every image's outputs; boxes and keypoints in original pixels."""
+    from .board.pose import postprocess_pose
+
+    return [postprocess_pose(o, (es.imgsz, es.imgsz), es.kpt_shape, es.nc, conf, iou, max_det,
+                             letterbox=im.letterbox, layout=layout) for o, im in zip(outputs, es.images)]
+
+
+def evaluate_pose_outputs(outputs: list, es: EvalSet, layout: str = "rknn") -> dict:
+    return coco_pose_map(es, pose_detections(outputs, es, layout))
 
 
 def evaluate_outputs(outputs: list, es: EvalSet, use_score_sum: bool = True) -> dict:

@@ -34,6 +34,7 @@ INPUTS: dict[str, dict[str, tuple[str, str]]] = {
     "07_deploy": {"ship": ("05_quantize", "ship"), "calibration": ("05_quantize", "calibration"),
                   "model_onnx": ("05_quantize", "onnx"), "imgsz": ("03_export", "imgsz"),
                   "data_yaml": ("01_train", "data_yaml")},
+    "08_pose": {},  # its own dataset and models; 01's SiLU twin and 05's INT8 settings are used when present
 }
 
 
@@ -162,5 +163,19 @@ def _deploy(m: dict) -> dict:
             "board_connected": m["board"]["connected"]}
 
 
+def _pose(m: dict) -> dict:
+    t = {r["runtime"]: r for r in m["runtime_table"]}
+    h = {"pose_mAP50_95_onnxruntime": t["onnxruntime float32"]["pose_mAP50_95"],
+         "pose_mAP50_95_ncnn_fp16": t["ncnn fp16"]["pose_mAP50_95"],
+         "pose_mAP50_95_rknn_int8": t["RKNN INT8 (simulator)"]["pose_mAP50_95"],
+         "parity_ok": m["parity_ok"], "ncnn_relu_fused": m["ncnn"]["relu"]["fused"].get("ReLU", 0),
+         "ncnn_silu_over_relu": {r["threads"]: r["silu_over_relu"] for r in m["latency"]}}
+    if m.get("transplant"):
+        f = m["transplant"]["final"]
+        h["pose_mAP50_scratch_vs_transplanted"] = [f["scratch"]["pose_mAP50"], f["transplanted"]["pose_mAP50"]]
+    return h
+
+
 HEADLINES = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
-             "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy}
+             "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy,
+             "08_pose": _pose}

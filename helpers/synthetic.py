@@ -167,35 +167,47 @@ def generate_synthetic(root: str | os.PathLike | None = None, cfg: SynthConfig =
     nothing half-made behind.
     """
     root = Path(root) if root is not None else DEFAULT_DATA_ROOT
-    final = root / f"shapes-{cfg.key()}"
+    return write_dataset(root / f"shapes-{cfg.key()}", cfg, render_sample,
+                         lambda lb: "{} {:.6f} {:.6f} {:.6f} {:.6f}".format(*lb),
+                         yaml_text(".", "images/train", "images/val", CLASSES),
+                         {"generator_version": GENERATOR_VERSION, "classes": list(CLASSES)}, "synthetic dataset",
+                         progress)
+
+
+def write_dataset(final: Path, cfg, render, line, yaml: str, manifest: dict, desc: str, progress: bool = True,
+                  count=None) -> Path:
+    """Write a generated YOLO dataset (``images/``, ``labels/``, ``manifest.json``, ``data.yaml``) as ``final``.
+
+    ``render(cfg, split, index) -> (BGR image, labels)`` and ``line(label) -> str`` make the files of
+    ``cfg.n_train`` + ``cfg.n_val`` samples; ``count(labels) -> {name: n}`` adds per-split counts to the
+    manifest. Idempotent: a folder generated with the same configuration is reused. Built in a
+    temporary sibling and renamed into place, so an interrupted run leaves nothing half-made. The
+    data.yaml has a relative root: the folder can be moved as a whole.
+    """
+    final = Path(final)
     if (final / "data.yaml").is_file():
         return final / "data.yaml"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".shapes-tmp-", dir=root))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-tmp-", dir=final.parent))
     try:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover
-            tqdm = None
+        from tqdm.auto import tqdm
+
         jobs = [("train", i) for i in range(cfg.n_train)] + [("val", i) for i in range(cfg.n_val)]
-        it = tqdm(jobs, desc="synthetic dataset", disable=not progress) if tqdm else jobs
-        counts = {"train": {"images": 0, "objects": 0, "empty": 0}, "val": {"images": 0, "objects": 0, "empty": 0}}
-        for split, i in it:
-            img, labels = render_sample(cfg, split, i)
-            (tmp / "images" / split).mkdir(parents=True, exist_ok=True)
-            (tmp / "labels" / split).mkdir(parents=True, exist_ok=True)
+        counts: dict = {"train": {}, "val": {}}
+        for split, i in tqdm(jobs, desc=desc, disable=not progress):
+            img, labels = render(cfg, split, i)
+            for sub in ("images", "labels"):
+                (tmp / sub / split).mkdir(parents=True, exist_ok=True)
             stem = f"{split}_{i:05d}"
             if not cv2.imwrite(str(tmp / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92]):
-                raise IOError(f"could not write {stem}.jpg under {tmp}")
-            (tmp / "labels" / split / f"{stem}.txt").write_text(
-                "".join(f"{c} {x:.6f} {y:.6f} {bw:.6f} {bh:.6f}\n" for c, x, y, bw, bh in labels))
-            counts[split]["images"] += 1
-            counts[split]["objects"] += len(labels)
-            counts[split]["empty"] += int(not labels)
-        write_json(tmp / "manifest.json", {"generator_version": GENERATOR_VERSION, "config": cfg.__dict__,
-                                           "counts": counts, "classes": list(CLASSES)})
-        # data.yaml with a relative root: the folder can be moved as a whole
-        (tmp / "data.yaml").write_text(yaml_text(".", "images/train", "images/val", CLASSES))
+                raise OSError(f"could not write {stem}.jpg under {tmp}")
+            (tmp / "labels" / split / f"{stem}.txt").write_text("".join(line(lb) + "\n" for lb in labels))
+            c = counts[split]
+            for k, v in {"images": 1, "objects": len(labels), "empty": int(not labels),
+                         **(count(labels) if count else {})}.items():
+                c[k] = c.get(k, 0) + v
+        write_json(tmp / "manifest.json", {**manifest, "config": cfg.__dict__, "counts": counts})
+        (tmp / "data.yaml").write_text(yaml)
         if final.exists():  # a concurrent run finished first
             shutil.rmtree(tmp)
         else:

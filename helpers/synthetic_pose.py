@@ -16,16 +16,13 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .artifacts import write_json
-from .synthetic import _background, _scalar
+from .synthetic import _background, _scalar, write_dataset
 
 KEYPOINTS = ("head", "left_shoulder", "right_shoulder", "left_hand", "right_hand", "left_hip", "right_hip",
              "left_foot", "right_foot")
@@ -151,40 +148,12 @@ def generate_pose_synthetic(root: str | os.PathLike, cfg: PoseSynthConfig = Pose
                             progress: bool = True) -> Path:
     """Write the stick-figure dataset under ``root/figures-<config key>/`` and return its ``data.yaml``
     (idempotent; built in a temporary sibling and renamed into place)."""
-    root = Path(root)
-    final = root / f"figures-{cfg.key()}"
-    if (final / "data.yaml").is_file():
-        return final / "data.yaml"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".figures-tmp-", dir=root))
-    try:
-        from tqdm.auto import tqdm
+    return write_dataset(Path(root) / f"figures-{cfg.key()}", cfg, render_sample, label_line,
+                         pose_yaml_text(".", "images/train", "images/val", CLASSES, (len(KEYPOINTS), 3), FLIP_IDX),
+                         {"generator_version": GENERATOR_VERSION, "keypoints": list(KEYPOINTS)}, "synthetic figures",
+                         progress, count=_keypoint_counts)
 
-        jobs = [("train", i) for i in range(cfg.n_train)] + [("val", i) for i in range(cfg.n_val)]
-        counts = {s: {"images": 0, "figures": 0, "occluded_keypoints": 0, "outside_keypoints": 0}
-                  for s in ("train", "val")}
-        for split, i in tqdm(jobs, desc="synthetic figures", disable=not progress):
-            img, labels = render_sample(cfg, split, i)
-            for sub in ("images", "labels"):
-                (tmp / sub / split).mkdir(parents=True, exist_ok=True)
-            stem = f"{split}_{i:05d}"
-            if not cv2.imwrite(str(tmp / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92]):
-                raise OSError(f"could not write {stem}.jpg under {tmp}")
-            (tmp / "labels" / split / f"{stem}.txt").write_text("".join(label_line(lb) + "\n" for lb in labels))
-            c = counts[split]
-            c["images"] += 1
-            c["figures"] += len(labels)
-            c["occluded_keypoints"] += sum(v == 1 for lb in labels for _, _, v in lb[5])
-            c["outside_keypoints"] += sum(v == 0 for lb in labels for _, _, v in lb[5])
-        write_json(tmp / "manifest.json", {"generator_version": GENERATOR_VERSION, "config": cfg.__dict__,
-                                           "counts": counts, "keypoints": list(KEYPOINTS)})
-        (tmp / "data.yaml").write_text(pose_yaml_text(".", "images/train", "images/val", CLASSES,
-                                                      (len(KEYPOINTS), 3), FLIP_IDX))
-        if final.exists():
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final / "data.yaml"
+
+def _keypoint_counts(labels) -> dict:
+    vis = [v for lb in labels for _, _, v in lb[5]]
+    return {"hidden_keypoints": vis.count(1), "outside_keypoints": vis.count(0)}

@@ -260,28 +260,35 @@ def activation_census_table(run_dir, nc: int, model: str = "yolov8n") -> list[di
     return rows
 
 
-#: the losses ultralytics logs per epoch; their sum is the "train loss" of the comparison
-LOSSES = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
+def train_loss(row: dict) -> float:
+    """The training loss of one epoch: the sum of every loss ultralytics logs (box, cls, dfl; pose adds pose, kobj)."""
+    return sum(v for k, v in row.items() if k.startswith("train/") and k.endswith("_loss"))
 
 
-def transplant_comparison(scratch: dict, transplanted: dict) -> dict:
+#: the mAP a transplant comparison follows: record key -> ultralytics' results.csv column
+CURVES = {"mAP50": "metrics/mAP50(B)", "pose_mAP50": "metrics/mAP50(P)"}
+
+
+def transplant_comparison(scratch: dict, transplanted: dict, metric: str = "mAP50") -> dict:
     """What starting from another model's weights bought: losses early on, mAP at equal epochs and at the end,
     and how many epochs the transplanted run needed to reach the scratch run's final mAP50.
 
     Both arguments are :func:`train_variant` records. The scratch run usually trains longer: its
     figure "at equal epochs" is read from its curve mid-schedule (learning rate still high, mosaic
-    still on), which is said in the conclusion.
+    still on), which is said in the conclusion. ``metric`` is the mAP followed (``pose_mAP50`` for
+    keypoint models: OKS).
     """
+    col = CURVES[metric]
     rows = {k: read_results_csv(Path(r["ultralytics_run"]) / "results.csv") for k, r in
             (("scratch", scratch), ("transplanted", transplanted))}
     n = min(len(rows["scratch"]), len(rows["transplanted"]))
-    loss = {k: [round(sum(r.get(c, 0.0) for c in LOSSES), 4) for r in v] for k, v in rows.items()}
-    reach = next((i + 1 for i, r in enumerate(rows["transplanted"])
-                  if r.get("metrics/mAP50(B)", 0) >= scratch["mAP50"]), None)
-    out = {"epochs": {k: len(v) for k, v in rows.items()},
+    loss = {k: [round(train_loss(r), 4) for r in v] for k, v in rows.items()}
+    reach = next((i + 1 for i, r in enumerate(rows["transplanted"]) if r.get(col, 0) >= scratch[metric]), None)
+    final_keys = ("mAP50", "mAP50_95") + (("pose_mAP50", "pose_mAP50_95") if metric.startswith("pose") else ())
+    out = {"epochs": {k: len(v) for k, v in rows.items()}, "metric": metric,
            "loss_first_epochs": {k: v[:5] for k, v in loss.items()},
-           "mAP50_at_equal_epochs": {k: rows[k][n - 1].get("metrics/mAP50(B)") for k in rows} if n else {},
-           "final": {k: {"mAP50": round(r["mAP50"], 4), "mAP50_95": round(r["mAP50_95"], 4)}
+           "mAP50_at_equal_epochs": {k: rows[k][n - 1].get(col) for k in rows} if n else {},
+           "final": {k: {m: round(r[m], 4) for m in final_keys}
                      for k, r in (("scratch", scratch), ("transplanted", transplanted))},
            "epochs_to_reach_scratch_final_mAP50": reach,
            "transplant": transplanted.get("transplant"), "census": transplanted["activation_census"]}
@@ -294,14 +301,15 @@ def _transplant_sentence(c: dict, n: int) -> str:
     first = (f"After one epoch the transplanted model's training loss is {lt[0]:.2f} against {ls[0]:.2f} from "
              f"scratch" if ls and lt else "No epoch finished")
     eq = c["mAP50_at_equal_epochs"]
-    equal = (f"; after {n} epochs its val mAP50 is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
+    equal = (f"; after {n} epochs its val {c.get('metric', 'mAP50')} is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
              f"scratch run at the same point of its longer schedule" if eq else "")
     reach = c["epochs_to_reach_scratch_final_mAP50"]
+    m = c.get("metric", "mAP50")
     fs, ft = c["final"]["scratch"], c["final"]["transplanted"]
-    end = (f"; it reached the scratch model's final mAP50 ({fs['mAP50']}, after {c['epochs']['scratch']} epochs) "
+    end = (f"; it reached the scratch model's final {m} ({fs[m]}, after {c['epochs']['scratch']} epochs) "
            f"in {reach} epochs" if reach else
-           f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final mAP50 "
-           f"({fs['mAP50']} after {c['epochs']['scratch']} epochs; transplanted: {ft['mAP50']})")
+           f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final {m} "
+           f"({fs[m]} after {c['epochs']['scratch']} epochs; transplanted: {ft[m]})")
     return first + equal + end + "."
 
 
@@ -383,3 +391,28 @@ def measure_transplant(run_dir, info, records: dict, transplant_epochs: int,
     moved = train_variant(run_dir, info.yaml_path, "relu", weights=records["silu"]["weights"], name="relu_from_silu",
                           **short)
     return transplant_comparison(records["relu"], moved), moved
+
+
+def silu_twin_of(run_dir) -> str | None:
+    """The SiLU twin 01 trained in this run (the default transplant source of 08), or None."""
+    from .artifacts import metrics_path
+
+    p = metrics_path(run_dir, "01_train")
+    if not p.is_file():
+        return None
+    silu = json.loads(p.read_text()).get("variants", {}).get("silu")
+    return silu["weights"] if silu and Path(silu["weights"]).is_file() else None
+
+
+def train_pose_models(run_dir, info, *, weights: str = "", model: str = "yolov8n-pose", **common) -> dict:
+    """Notebook 08's keypoint models: ReLU from scratch and, with a source (``weights``, else 01's SiLU twin),
+    ReLU started from it, same epochs. Returns ``{"scratch": rec, "transplanted": rec | None, "comparison": ...,
+    "main": the better start (the transplanted one when there is one)}``."""
+    source = weights or silu_twin_of(run_dir)
+    kw = dict(model=model, stage="08_pose", **common)
+    scratch = train_variant(run_dir, info.yaml_path, "relu", name="pose_relu_scratch", **kw)
+    moved = (train_variant(run_dir, info.yaml_path, "relu", name="pose_relu_transplanted", weights=source, **kw)
+             if source else None)
+    return {"scratch": scratch, "transplanted": moved, "source": source,
+            "comparison": transplant_comparison(scratch, moved, metric="pose_mAP50") if moved else None,
+            "main": moved or scratch}

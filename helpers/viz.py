@@ -48,13 +48,19 @@ def save_figure(fig, target: str | os.PathLike, dpi: int = 110):
     return target
 
 
-def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLike | None = None):
+DETECT_PANELS = (("metrics/mAP50(B)", "val mAP50"), ("metrics/mAP50-95(B)", "val mAP50-95"),
+                 ("train/box_loss", "train box loss"), ("train/cls_loss", "train cls loss"),
+                 ("val/box_loss", "val box loss"), ("val/cls_loss", "val cls loss"))
+POSE_PANELS = (("metrics/mAP50(P)", "val pose mAP50 (OKS)"), ("metrics/mAP50-95(P)", "val pose mAP50-95"),
+               ("metrics/mAP50(B)", "val box mAP50"), ("train/pose_loss", "train keypoint loss"),
+               ("train/kobj_loss", "train keypoint visibility loss"), ("train/box_loss", "train box loss"))
+
+
+def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLike | None = None,
+                         panels=DETECT_PANELS):
     """mAP and losses per epoch for each trained variant (rows of ultralytics' results.csv)."""
     import matplotlib.pyplot as plt
 
-    panels = [("metrics/mAP50(B)", "val mAP50"), ("metrics/mAP50-95(B)", "val mAP50-95"),
-              ("train/box_loss", "train box loss"), ("train/cls_loss", "train cls loss"),
-              ("val/box_loss", "val box loss"), ("val/cls_loss", "val cls loss")]
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     for ax, (key, title) in zip(axes.ravel(), panels):
         for name, rows in histories.items():

@@ -1,10 +1,14 @@
-"""The deploy bundle's runner: images, a folder or a video in; annotated pictures and JSON out.
+"""The deploy bundle's runner: images, a folder or a video in; annotated pictures, an MP4 and JSON out.
 
 Board side: numpy and OpenCV only, plus the runtime of the chosen backend. In a bundle this
 module is ``rkdeploy/runner.py`` and ``run.py`` calls :func:`main`::
 
     python3 run.py images/ --backend rknnlite --cores 3 --out out/
-    python3 run.py street.mp4 --tile 320 --overlap 64 --cascade
+    python3 run.py street.mp4 --tile 320 --overlap 64 --cascade --video out/annotated.mp4
+    python3 run.py people.mp4 --backend ncnn --video out/pose.mp4     # a pose bundle on ncnn
+
+Detection and pose bundles alike (``config.json`` says which, ``"task"``): a pose model's keypoints
+go into the JSON and its skeletons onto the pictures.
 
 Per frame it measures preprocess (letterbox + layout), inference, postprocess (decode + NMS +
 undo letterbox) and end to end, and prints a summary table.
@@ -25,8 +29,9 @@ import cv2
 import numpy as np
 
 from .atomic import write_json
-from .draw import draw_detections
+from .draw import annotate
 from .pool import OrderedPool
+from .pose import postprocess_pose
 from .postprocess import Detections, batched_nms, postprocess
 from .preprocess import letterbox
 from .records import read_bundle_config
@@ -57,16 +62,31 @@ def check_board_soc(target: str, backend: str) -> str | None:
     return soc
 
 
+def make_decoder(cfg: dict, backend: str):
+    """The bundle model's post-process, ``decode(outputs, imgsz, conf, iou, letterbox)``: detection (9 or 6
+    outputs), or pose (``kpt_shape`` from the config; the ncnn model has the ncnn layout, the others the rknn one)."""
+    if cfg.get("task", "detect") != "pose":
+        use_sum = bool(cfg.get("score_sum", True))
+        return lambda outs, imgsz, conf, iou, lb: postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb,
+                                                              use_score_sum=use_sum)
+    kshape, nc = tuple(cfg["kpt_shape"]), max(1, len(cfg.get("labels", [])))
+    layout = "ncnn" if backend == "ncnn" else cfg.get("layout", "rknn")
+    return lambda outs, imgsz, conf, iou, lb: postprocess_pose(outs, (imgsz, imgsz), kshape, nc, conf, iou,
+                                                               letterbox=lb, layout=layout)
+
+
 def detect(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, use_score_sum: bool = True,
-           timings: dict | None = None) -> Detections:
-    """Letterbox, run, post-process one frame (boxes in frame pixels); adds stage times to ``timings``."""
+           timings: dict | None = None, decode=None) -> Detections:
+    """Letterbox, run, post-process one frame (boxes in frame pixels); adds stage times to ``timings``.
+    ``decode``: a :func:`make_decoder` post-process (default: detection)."""
     t0 = time.perf_counter()
     canvas, lb = letterbox(frame, imgsz)
     x = runtime.prepare(canvas)
     t1 = time.perf_counter()
     outs = runtime.run([x])
     t2 = time.perf_counter()
-    det = postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb, use_score_sum=use_score_sum)
+    det = (decode(outs, imgsz, conf, iou, lb) if decode else
+           postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb, use_score_sum=use_score_sum))
     t3 = time.perf_counter()
     if timings is not None:
         for k, v in (("preprocess_ms", t1 - t0), ("inference_ms", t2 - t1), ("postprocess_ms", t3 - t2)):
@@ -160,9 +180,10 @@ class RunSettings:
     cascade_model: str | None = None   # a second model for the whole-frame pass of the cascade
     conf: float | None = None          # thresholds (default: the bundle's)
     iou: float | None = None
-    model: str | None = None           # a .rknn or .onnx instead of the bundle's model
+    model: str | None = None           # a .rknn, .onnx or .param instead of the bundle's model
     max_frames: int | None = None
     save_images: bool = True
+    video: str | None = None           # write the annotated frames as this MP4, with the measured frames/s
 
 
 def _open_contexts(model_path, s: RunSettings, npu_cores: int) -> tuple[list, dict]:
@@ -181,7 +202,7 @@ def _open_contexts(model_path, s: RunSettings, npu_cores: int) -> tuple[list, di
     return runtimes, large
 
 
-def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: bool, large: dict):
+def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: bool, large: dict, decode=None):
     tile = s.tile or (imgsz if s.cascade else 0)
     split = s.cascade_split if s.cascade_split is not None else 0.5 * tile  # objects too big for one tile
 
@@ -195,17 +216,62 @@ def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: 
         elif tile:
             det = detect_tiled(rt, frame, imgsz, conf, iou, tile, s.overlap, use_sum, t)
         else:
-            det = detect(rt, frame, imgsz, conf, iou, use_sum, t)
+            det = detect(rt, frame, imgsz, conf, iou, use_sum, t, decode)
         t["end_to_end_ms"] = 1000 * (time.perf_counter() - t0)
         return name, frame, det, t
     return work, tile
 
 
+class VideoOut:
+    """Annotated frames into an MP4 (OpenCV's writer), written to a temporary name and renamed when closed;
+    every frame is resized to the first one's size (a folder of images may mix sizes)."""
+
+    def __init__(self, path, fps: float = 10.0):
+        self.path, self.fps, self.writer, self.size, self.frames = Path(path), float(fps), None, None, 0
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.size = (int(frame.shape[1]), int(frame.shape[0]))
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self.writer.isOpened():
+                raise ValueError(f"OpenCV cannot write an MP4 at {self.tmp} (no mp4v encoder in this OpenCV build?)")
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size)
+        self.writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            os.replace(self.tmp, self.path)
+            self.writer = None
+
+
+def source_fps(source, default: float = 10.0) -> float:
+    """A video's own frame rate (for the annotated copy); ``default`` for images."""
+    p = Path(source)
+    if p.suffix.lower() in VIDEO_SUFFIXES:
+        cap = cv2.VideoCapture(str(p))
+        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
+        cap.release()
+        if fps and fps > 0:
+            return float(fps)
+    return default
+
+
 def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print) -> dict:
-    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures) to ``out_dir``."""
+    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures, an MP4) to ``out_dir``."""
     s = settings or RunSettings()
     cfg, bundle, out_dir = read_bundle_config(bundle), Path(bundle), Path(out_dir)
-    model_path = Path(s.model) if s.model else bundle / cfg["onnx" if s.backend == "onnx" else "model"]
+    pose = cfg.get("task", "detect") == "pose"
+    if pose and (s.tile or s.cascade):
+        raise ValueError("--tile and --cascade are for detection bundles; this is a pose bundle")
+    if s.backend == "ncnn" and not s.model and "ncnn" not in cfg:
+        raise ValueError("this bundle has no ncnn model (config.json has no 'ncnn' entry): use another backend")
+    key = {"onnx": "onnx", "ncnn": "ncnn"}.get(s.backend, "model")
+    model_path = Path(s.model) if s.model else bundle / cfg[key]
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
     conf = cfg.get("conf", 0.25) if s.conf is None else s.conf
     iou = cfg.get("iou", 0.45) if s.iou is None else s.iou
@@ -215,7 +281,10 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     soc = SOCS.get(target)
     out_dir.mkdir(parents=True, exist_ok=True)
     runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
-    work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large)
+    decode = make_decoder(cfg, backend)
+    work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
+    skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
+    video = VideoOut(s.video, source_fps(source)) if s.video else None
     frames, per_frame = [], []
     try:
         t_start = time.perf_counter()
@@ -224,16 +293,24 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
                 frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
                                "detections": det.to_records(labels)})
                 per_frame.append(t)
+                if s.save_images or video:
+                    fps = len(frames) / max(time.perf_counter() - t_start, 1e-9)
+                    picture = annotate(frame, det, labels, skeleton, fps if video else None)
                 if s.save_images:
                     target = out_dir / f"{name}.jpg"
                     tmp = target.with_name(f".{target.name}.tmp.jpg")
-                    cv2.imwrite(str(tmp), draw_detections(frame, det.boxes, det.scores, det.classes, labels))
+                    cv2.imwrite(str(tmp), picture)
                     os.replace(tmp, target)
+                if video:
+                    video.write(picture)
         wall = time.perf_counter() - t_start
     finally:
         for rt in runtimes + list(large.values()):
             rt.close()
-    result = {"backend": runtimes[0].backend, "model": str(model_path), "cores": s.cores, "tile": tile,
+        if video:
+            video.close()
+    result = {"backend": runtimes[0].backend, "model": str(model_path), "task": "pose" if pose else "detect",
+              "cores": s.cores, "tile": tile, "video": str(s.video) if s.video else None,
               "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames,
               "timings": summarize_timings(per_frame),
               "frames_per_second": round(len(frames) / wall, 2) if wall else None}
@@ -248,10 +325,10 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
 
 
 def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection with an RKNN deploy bundle")
+    p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection or pose with a deploy bundle")
     p.add_argument("source", help="an image, a folder of images, or a video file")
     p.add_argument("--bundle", default=bundle_default or ".", help="the bundle folder (default: this runner's)")
-    p.add_argument("--model", help="a .rknn or .onnx file instead of the bundle's model")
+    p.add_argument("--model", help="a .rknn, .onnx or ncnn .param file instead of the bundle's model")
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
                    help="auto: rknnlite on a board, the simulator on a PC")
     p.add_argument("--cores", type=int, default=1, help="runtime contexts; on an RK3588 use 3 (one per NPU core)")
@@ -264,7 +341,8 @@ def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespa
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the bundle's)")
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
-    p.add_argument("--no-images", action="store_true", help="write only detections.json")
+    p.add_argument("--no-images", action="store_true", help="write no annotated pictures")
+    p.add_argument("--video", help="also write the annotated frames as this MP4 (with the measured frames/s)")
     return p.parse_args(argv)
 
 

@@ -51,7 +51,7 @@ def write_calibration_set(info, out_dir, count: int = 100, imgsz: int = 320, see
     rng = np.random.default_rng(seed)
     strata: dict[str, list[Path]] = {}
     for p in images:
-        strata.setdefault(stratum(load_labels(p, info.nc), info.names), []).append(p)
+        strata.setdefault(stratum(load_labels(p, info.nc, info.kpt_shape), info.names), []).append(p)
     for k in strata:
         rng.shuffle(strata[k])
     # round-robin over strata: every stratum is represented before any gets a second image

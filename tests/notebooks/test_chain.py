@@ -272,3 +272,57 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     assert found["id"] == "model_family" and "different epochs" not in found["text"]
     assert found["value"]["int8_loss"] == {k: round(r["float mAP50"] - r["INT8 mAP50"], 4) for k, r in rows.items()}
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
+
+
+# 08 with its own small settings: the stick figures, two short trainings (scratch, and from 01's SiLU twin)
+POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
+              "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6}
+POSE_FP16_MARGIN = 0.02  # ncnn fp16 pose mAP50-95 may trail fp32 by at most this
+POSE_INT8_MARGIN = 0.1   # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this (a small, young model)
+
+
+def test_08_pose(run_dir):
+    _execute("08", run_dir, **POSE_SMALL)
+    _no_unexpected_errors(run_dir, "08_pose_ncnn.ipynb")
+    m = artifacts.read_metrics(run_dir, "08_pose")
+    assert m["kpt_shape"] == [9, 3] and m["dataset"]["val"]["images"] == POSE_SMALL["SYNTH_VAL"]
+    scratch, moved = m["models"]["scratch"], m["models"]["transplanted"]
+    assert scratch["activation_census"] == {"SiLU": 0, "ReLU": 63} == moved["activation_census"]
+    assert moved["transplant"]["share"] > 0.5 and scratch["epochs"] == moved["epochs"] == POSE_SMALL["EPOCHS"]
+    t = m["transplant"]
+    assert t["metric"] == "pose_mAP50" and len(t["loss_first_epochs"]["transplanted"]) == 5
+    # the proof against ultralytics, both heads
+    assert m["parity_ok"] is True
+    for p in m["parity"].values():
+        assert p["final_ultralytics"] > 0 and p["final_unmatched"] == 0, p
+        assert p["dense_max_kpt_diff_px"] < 1e-2 and p["final_max_kpt_vis_diff"] < 1e-4, p
+    # ncnn: every ReLU fused, the SiLU twin's Swish layers kept; fp32 and fp16 agree with onnxruntime
+    relu, silu = m["ncnn"]["relu"], m["ncnn"]["silu"]
+    assert relu["fused"] == {"ReLU": 63} and "ReLU" not in relu["census_ncnn"] and relu["unmapped_params"] == 0
+    assert silu["census_ncnn"]["Swish"] == 63 and silu["fused"] == {}
+    runs = {(r["runtime"], r["threads"]): r for r in m["ncnn_runs"]}
+    assert set(runs) == {(k, t) for k in ("ncnn fp32", "ncnn fp16") for t in (1, 2)}
+    assert runs[("ncnn fp32", 1)]["min_cosine"] > 0.999 and runs[("ncnn fp16", 1)]["min_cosine"] > 0.99
+    assert runs[("ncnn fp16", 1)]["pose_mAP50_95"] >= runs[("ncnn fp32", 1)]["pose_mAP50_95"] - POSE_FP16_MARGIN
+    assert [r["threads"] for r in m["latency"]] == [1, 2] and all(r["silu_over_relu"] > 0 for r in m["latency"])
+    # RKNN on the simulator
+    builds = {b["build"]: b for b in m["rknn"]}
+    assert set(builds) == {"FP16", "INT8", "INT8, keypoint branch float16"}
+    f, q = builds["FP16"], builds["INT8"]
+    assert min(f["min_box_cosine"], f["min_cls_cosine"], f["min_kpt_cosine"]) > 0.999, f
+    assert q["pose_mAP50_95"] >= f["pose_mAP50_95"] - POSE_INT8_MARGIN, (q, f)
+    assert builds["INT8, keypoint branch float16"]["float_layers"] > 0 and 2 < q["rknn_MB"] < f["rknn_MB"]
+    table = {r["runtime"]: r for r in m["runtime_table"]}
+    assert set(table) == {"onnxruntime float32", "ncnn fp16", "RKNN INT8 (simulator)"}
+    assert table["onnxruntime float32"]["pose_mAP50_95"] == m["scores"]["onnxruntime float32"]["pose_mAP50_95"]
+    assert [c["id"] for c in m["conclusions"]] == ["pose_transplant", "ncnn_fusion", "ncnn_fp16", "ncnn_speed",
+                                                   "rknn_pose"]
+    assert m["headline"]["ncnn_relu_fused"] == 63
+    # the pose bundle: its runner, as a separate program, on a video, with ncnn and with the simulator
+    for backend, d in m["deployed"].items():
+        assert d["frames"] == POSE_SMALL["VIDEO_FRAMES"] and d["equals_notebook"] is True, (backend, d)
+        assert d["video_MB"] > 0 and (run_dir / "08_pose" / "runs" / backend / "annotated.mp4").is_file()
+    bundle = run_dir / "08_pose" / "bundle"
+    assert {"model.rknn", "model.onnx", "model.ncnn.param", "model.ncnn.bin", "run.py"} <= {p.name for p in bundle.iterdir()}
+    for png in ("dataset_samples.png", "training_curves.png", "runtimes.png", "annotated_frame.png"):
+        assert (run_dir / "08_pose" / png).is_file()

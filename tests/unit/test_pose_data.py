@@ -83,3 +83,27 @@ def test_resolved_yaml_keeps_the_pose_keys(pose_yaml, tmp_path):
     info = data.check_dataset(pose_yaml)
     d = yaml.safe_load(info.write_resolved_yaml(tmp_path / "resolved.yaml").read_text())
     assert d["kpt_shape"] == [9, 3] and d["flip_idx"] == list(FLIP_IDX)
+
+
+def test_pose_map_is_one_for_the_ground_truth_and_drops_with_keypoint_error(pose_yaml):
+    from helpers import metrics
+    from helpers.board.pose import PoseDetections
+
+    info = data.check_dataset(pose_yaml)
+    es = metrics.make_eval_set(info, 320)
+    assert es.kpt_shape == (9, 3) and all(im.gt_keypoints.shape == (len(im.gt_boxes), 9, 3) for im in es.images)
+
+    def dets(shift):
+        out = []
+        for im in es.images:
+            k = im.gt_keypoints.copy()
+            k[..., 0] += shift
+            out.append(PoseDetections(im.gt_boxes, np.ones(len(k), np.float32), im.gt_classes,
+                                      np.zeros(len(k), np.int64), keypoints=k))
+        return out
+
+    perfect = metrics.coco_pose_map(es, dets(0.0))
+    assert perfect["pose_mAP50"] == 1.0 and perfect["pose_mAP50_95"] == 1.0 and perfect["box_mAP50"] == 1.0
+    off = metrics.coco_pose_map(es, dets(6.0))  # every keypoint 6 px off: OKS falls, boxes stay perfect
+    assert off["box_mAP50_95"] == 1.0 and off["pose_mAP50_95"] < 0.9
+    np.testing.assert_allclose(metrics.kpt_sigmas(9), 1 / 9)

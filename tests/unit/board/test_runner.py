@@ -43,3 +43,40 @@ def test_timing_summary():
                                   {"inference_ms": 20.0, "end_to_end_ms": 24.0},
                                   {"inference_ms": 90.0, "end_to_end_ms": 95.0}])
     assert t == {"inference_ms": {"mean": 40.0, "median": 20.0}, "end_to_end_ms": {"mean": 43.67, "median": 24.0}}
+
+
+def test_video_out_writes_an_mp4_of_every_frame_at_one_size(tmp_path):
+    """Annotated frames into an MP4 (a folder of images may mix sizes: every frame takes the first one's size);
+    nothing at the final name until it is complete."""
+    v = runner.VideoOut(tmp_path / "out" / "annotated.mp4", fps=5)
+    for i, shape in enumerate([(48, 64, 3), (60, 80, 3), (48, 64, 3)]):
+        v.write(np.full(shape, 40 * i, np.uint8))
+        assert not (tmp_path / "out" / "annotated.mp4").exists()
+    v.close()
+    frames = list(runner.iter_frames(tmp_path / "out" / "annotated.mp4"))
+    assert len(frames) == 3 and all(f.shape == (48, 64, 3) for _, f in frames)
+    assert runner.source_fps(tmp_path / "out" / "annotated.mp4") == 5.0 and runner.source_fps(tmp_path) == 10.0
+
+
+def test_pose_bundles_decode_keypoints_and_refuse_tiling(tmp_path):
+    """A pose bundle's config picks the pose decoder (the rknn layout, or the ncnn one for the ncnn backend);
+    tiling is refused with a clear error."""
+    import json
+
+    cfg = {"task": "pose", "kpt_shape": [9, 3], "labels": ["figure"], "imgsz": 64, "model": "m.rknn"}
+    rng = np.random.default_rng(0)
+    outs = []
+    for s in (8, 16, 32):
+        n = 64 // s
+        outs += [rng.normal(0, 1, (1, 64, n, n)).astype(np.float32), np.full((1, 1, n, n), 0.9, np.float32),
+                 np.full((1, 1, n, n), 0.9, np.float32), rng.normal(0, 1, (1, 27, n, n)).astype(np.float32)]
+    det = runner.make_decoder(cfg, "onnx")(outs, 64, 0.5, 0.45, None)
+    assert len(det) > 0 and det.keypoints.shape == (len(det), 9, 3)
+    assert "keypoints" in det.to_records(["figure"])[0]
+    nhwc = [np.concatenate([np.full((1, 1, o.shape[2], o.shape[3]), 3.0, np.float32), o, k], 1).transpose(0, 2, 3, 1)
+            for o, k in zip(outs[0::4], outs[3::4])]
+    d2 = runner.make_decoder(cfg, "ncnn")(nhwc, 64, 0.5, 0.45, None)
+    assert len(d2) == len(det)  # the same cells fire (logit 3.0 = probability 0.95 vs 0.9 above)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="for detection bundles"):
+        runner.run(tmp_path, tmp_path, tmp_path / "out", runner.RunSettings(tile=32))
