@@ -75,7 +75,8 @@ def stock_head(attempt: dict, advised: dict | None = None, layout_rows: list[dic
         text += (f" With the graph rule the toolkit names disabled ({', '.join(advised['disable_rules'])}), it "
                  f"builds, and shows why it is still the wrong head for INT8: its one output holds box coordinates "
                  f"in pixels next to class probabilities, one scale for both, so the class rows keep "
-                 f"{advised['cls_distinct_above_0.01']} distinct values above 0.01 (cosine {advised['cls_rows_cosine']}"
+                 f"{advised['cls_distinct_above_0.01']} distinct value{'' if advised['cls_distinct_above_0.01'] == 1 else 's'}"
+                 f" above 0.01 (cosine {advised['cls_rows_cosine']}"
                  f", box rows {advised['box_rows_cosine']}) and mAP50 is {advised['mAP50']} (float "
                  f"{advised['float mAP50']}" + (f"; patched head {p9['mAP50']})." if p9 else ")."))
     else:

@@ -242,11 +242,15 @@ class VideoOut:
         self.writer.write(frame)
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Finish the file (``complete``) or, after a failure, drop it: no half-written video at the final name."""
         if self.writer is not None:
             self.writer.release()
-            os.replace(self.tmp, self.path)
             self.writer = None
+            if complete:
+                os.replace(self.tmp, self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
 
 
 def source_fps(source, default: float = 10.0) -> float:
@@ -285,7 +289,7 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
     skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
     video = VideoOut(s.video, source_fps(source)) if s.video else None
-    frames, per_frame = [], []
+    frames, per_frame, complete = [], [], False
     try:
         t_start = time.perf_counter()
         with OrderedPool(runtimes, work) as pool:
@@ -304,11 +308,12 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
                 if video:
                     video.write(picture)
         wall = time.perf_counter() - t_start
+        complete = True
     finally:
         for rt in runtimes + list(large.values()):
             rt.close()
         if video:
-            video.close()
+            video.close(complete)
     result = {"backend": runtimes[0].backend, "model": str(model_path), "task": "pose" if pose else "detect",
               "cores": s.cores, "tile": tile, "video": str(s.video) if s.video else None,
               "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames,

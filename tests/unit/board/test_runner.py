@@ -56,6 +56,10 @@ def test_video_out_writes_an_mp4_of_every_frame_at_one_size(tmp_path):
     frames = list(runner.iter_frames(tmp_path / "out" / "annotated.mp4"))
     assert len(frames) == 3 and all(f.shape == (48, 64, 3) for _, f in frames)
     assert runner.source_fps(tmp_path / "out" / "annotated.mp4") == 5.0 and runner.source_fps(tmp_path) == 10.0
+    broken = runner.VideoOut(tmp_path / "out" / "broken.mp4")
+    broken.write(np.zeros((48, 64, 3), np.uint8))
+    broken.close(complete=False)  # a run that failed half-way leaves no video behind
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["annotated.mp4"]
 
 
 def test_pose_bundles_decode_keypoints_and_refuse_tiling(tmp_path):
