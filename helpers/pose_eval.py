@@ -104,7 +104,9 @@ def keypoint_layers(onnx, cfg: BuildConfig, dataset, workdir) -> list[str]:
     """The toolkit's layer names of the keypoint branch (``cv4``): what a hybrid build keeps in float16."""
     from .toolkit.jobs import hybrid_layer_names
 
-    return [n for n in hybrid_layer_names(onnx, cfg, dataset, workdir) if "/cv4" in n or ".cv4" in n]
+    # tensors only: with per-layer quantization the config also lists the weights ("model.22.cv4.0.0.conv.weight"),
+    # which custom_quantize_layers refuses
+    return [n for n in hybrid_layer_names(onnx, cfg, dataset, workdir) if "/cv4" in n]
 
 
 def rknn_pose_builds(onnx, es: EvalSet, ref: list, names, int8_cfg: BuildConfig, dataset, out_dir) -> list[dict]:
