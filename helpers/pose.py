@@ -23,6 +23,8 @@ import torch.nn as nn
 from .heads import STRIDES, NPUDetectModel, _export_copy, load_model
 
 LAYOUTS = ("rknn", "ncnn")
+#: the proof holds when every detection pairs up and boxes and keypoints agree within this many pixels
+PARITY_TOL_PX = 1e-2
 
 
 def pose_output_names(layout: str = "rknn", strides=STRIDES) -> list[str]:
@@ -177,3 +179,9 @@ def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float =
             if kshape[1] == 3:
                 worst("final_max_kpt_vis_diff", np.abs(rkp[i][:, 2] - det.keypoints[j][:, 2]).max())
     return tot
+
+
+def parity_ok(reports: dict, tol_px: float = PARITY_TOL_PX) -> bool:
+    """Every :func:`pose_parity` report: no unmatched detection, boxes and keypoints within ``tol_px``."""
+    return all(r["final_unmatched"] == 0 and r["final_max_kpt_diff_px"] < tol_px and r["final_max_box_diff_px"] < tol_px
+               and r["dense_max_kpt_diff_px"] < tol_px for r in reports.values())

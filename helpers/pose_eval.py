@@ -184,3 +184,36 @@ def runner_detections(model, video, cfg: dict, backend: str, imgsz: int, conf: f
             frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
                            "detections": det.to_records(labels)})
     return {"frames": frames}
+
+
+def pose_bundle(out_dir, rknn, onnx, ncnn: dict, calibration_txt, info, imgsz: int, conf: float, iou: float,
+                target: str, skeleton=()) -> Path:
+    """The 07 bundle for the pose model: INT8 .rknn, its rknn-layout ONNX, the ncnn model; ``config.json``
+    says ``task: pose``, the keypoint shape, the skeleton and where the ncnn model is."""
+    from .deploy import build_bundle
+    from .pose import pose_output_names
+
+    return build_bundle(out_dir, rknn, onnx, calibration_txt, info.names, imgsz, conf, iou, target=target,
+                        output_names=pose_output_names("rknn"),
+                        extra_files={"model.ncnn.param": ncnn["param"], "model.ncnn.bin": ncnn["bin"]},
+                        extra_config={"task": "pose", "kpt_shape": list(info.kpt_shape), "layout": "rknn",
+                                      "skeleton": [list(e) for e in skeleton], "ncnn": "model.ncnn.param"})
+
+
+def run_deployed(bundle, video, out_dir, backends=("ncnn", "simulator")) -> dict:
+    """The bundle's runner as a separate program on ``video`` per backend, writing its annotated MP4; each result
+    against what this process computes on the same decoded frames (:func:`runner_detections`)."""
+    from .board.records import read_bundle_config
+    from .deploy import detections_equal, run_bundle
+
+    cfg, bundle, out = read_bundle_config(bundle), Path(bundle), {}
+    for backend in backends:
+        d = Path(out_dir) / backend
+        res = run_bundle(bundle, video, d, "--backend", backend, "--video", str(d / "annotated.mp4"), "--no-images")
+        mine = runner_detections(bundle / cfg["ncnn" if backend == "ncnn" else "model"], video, cfg, backend,
+                                 int(cfg["imgsz"]), cfg["conf"], cfg["iou"])
+        out[backend] = {"frames": len(res["frames"]), "frames_per_second": res["frames_per_second"],
+                        "objects": sum(len(f["detections"]) for f in res["frames"]),
+                        "video_MB": round((d / "annotated.mp4").stat().st_size / 2**20, 3),
+                        "equals_notebook": detections_equal(res, mine)}
+    return out

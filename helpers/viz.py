@@ -171,3 +171,40 @@ def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float
         show_images(side_by_side(es, panels, index, conf, iou), list(panels), cols=len(panels))
         plt.show()
     return w.interactive(draw, index=index, conf=c, iou=u)
+
+
+def pose_samples(info, files, skeleton=()) -> list:
+    """Dataset pictures of a pose dataset: boxes, class names and the labelled keypoints joined by ``skeleton``."""
+    from .board.draw import draw_skeletons
+    from .board.preprocess import load_image
+    from .data import load_keypoints
+
+    pictures = []
+    for f in files:
+        img = load_image(f)
+        boxes, kpts = load_keypoints(f, info.nc, info.kpt_shape)
+        px = kpts.copy()
+        px[..., 0] *= img.shape[1]
+        px[..., 1] *= img.shape[0]
+        pictures.append(draw_skeletons(draw_labels(img, boxes, info.names), px, skeleton, min_visibility=1))
+    return pictures
+
+
+def pose_panels(es, panels: dict, indices, conf: float, iou: float, skeleton=()) -> tuple[list, list]:
+    """For each val image of ``indices`` and each ``{name: (outputs per image, layout)}``: the decoded poses drawn
+    on the original image. Returns pictures and titles (row by row), for :func:`show_images`."""
+    from .board.draw import draw_detections, draw_skeletons
+    from .board.pose import postprocess_pose
+    from .board.preprocess import load_image
+
+    pictures, titles = [], []
+    for i in indices:
+        im = es.images[i]
+        img = load_image(im.path)
+        for name, (outs, layout) in panels.items():
+            d = postprocess_pose(outs[i], (es.imgsz, es.imgsz), es.kpt_shape, es.nc, conf, iou, letterbox=im.letterbox,
+                                 layout=layout)
+            pictures.append(draw_skeletons(draw_detections(img, d.boxes, d.scores, d.classes, es.names), d.keypoints,
+                                           skeleton))
+            titles.append(f"{name}: {len(d)}")
+    return pictures, titles
