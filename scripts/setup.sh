@@ -39,8 +39,8 @@ fi
 stamp=.venv/.setup-stamp
 want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing the pinned environment into .venv (a few minutes, ~6 GB the first time)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "setup: installing the pinned environment into .venv (a few minutes, ~6.5 GB the first time; no pip cache is kept)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir -r requirements.txt
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation -e .
   .venv/bin/python -m pip check
   echo "$want" > "$stamp"

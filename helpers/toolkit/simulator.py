@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class SimulatorRuntime(Runtime):
             rec = read_build_record(model)
         except RecordMissing as e:
             raise RuntimeFailure(str(e)) from None
+        # A work folder of our own is removed on a clean close (each build leaves ~90 MB of toolkit
+        # intermediates there); after a failure it stays, because the error message points to its log.
+        self._own_workdir = workdir is None
+        self._failed = False
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rknn-sim-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.workdir / "simulator.log"
@@ -59,10 +64,12 @@ class SimulatorRuntime(Runtime):
         self.proc.start()
         child.close()
         if not self.conn.poll(timeout):
+            self._failed = True
             self.close()
             raise RuntimeFailure(f"the simulator did not finish building within {timeout} s; see {self.log_file}")
         status, info = self._recv()
         if status != "ready":
+            self._failed = True
             self.close()
             raise RuntimeFailure(f"the simulator could not build {rec['onnx']}: {info}; see {self.log_file}")
 
@@ -70,6 +77,7 @@ class SimulatorRuntime(Runtime):
         try:
             return self.conn.recv()
         except EOFError:
+            self._failed = True
             raise RuntimeFailure(f"the simulator process ended (exit code {self.proc.exitcode}); "
                                  f"see {self.log_file}") from None
 
@@ -94,3 +102,5 @@ class SimulatorRuntime(Runtime):
                 self.proc.kill()
                 self.proc.join(5)
             self.proc = None
+            if self._own_workdir and not self._failed:
+                shutil.rmtree(self.workdir, ignore_errors=True)

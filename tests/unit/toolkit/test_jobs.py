@@ -83,6 +83,10 @@ def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
         outs = sim.infer(canvas)
     for a, b in zip(outs, built["outputs"][0]):
         np.testing.assert_array_equal(a, b)  # the same model config gives the same INT8 outputs
+    with runtime.open_runtime(rknn) as own:  # a work folder of its own is removed on a clean close
+        own_dir = own.workdir
+        assert own_dir.is_dir()
+    assert not own_dir.exists() and (tmp_path / "sim").is_dir()
     with runtime.open_runtime(onnx9) as ort:
         assert ort.prepare(canvas).shape == (1, 3, IMGSZ, IMGSZ)
         ref = ort.infer(canvas)
