@@ -91,15 +91,26 @@ def detections(outputs: list, es: EvalSet, conf: float = MAP_CONF, iou: float = 
                         use_score_sum=use_score_sum) for o, im in zip(outputs, es.images)]
 
 
-def coco_map(es: EvalSet, dets: list[Detections]) -> dict:
-    """mAP50 and mAP50-95 with pycocotools' COCOeval (all images, all classes)."""
+#: COCO's object-size ranges (box area in original pixels): small < 32², medium < 96² <= large
+AREA_RANGES = ("small", "medium", "large")
+
+
+def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = False) -> dict:
+    """mAP50 and mAP50-95 with pycocotools' COCOeval (all classes).
+
+    ``idx`` evaluates those images only, in that order, repeats allowed (each occurrence counts as an
+    image of its own: what a bootstrap resample needs). ``by_size`` adds COCO's mAP50-95 by object
+    area (``AP_small``, ``AP_medium``, ``AP_large``; None where no ground truth falls in the range).
+    """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     if len(dets) != len(es):
         raise ValueError(f"{len(dets)} detection lists for {len(es)} images")
+    idx = range(len(es)) if idx is None else idx
     images, anns, results = [], [], []
-    for i, (im, d) in enumerate(zip(es.images, dets)):
+    for i, k in enumerate(idx):
+        im, d = es.images[k], dets[k]
         h, w = im.letterbox.orig_hw
         images.append({"id": i, "width": w, "height": h})
         for b, c in zip(im.gt_boxes, im.gt_classes):
@@ -110,7 +121,8 @@ def coco_map(es: EvalSet, dets: list[Detections]) -> dict:
             results.append({"image_id": i, "category_id": int(c) + 1, "score": float(s),
                             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
     if not results or not anns:
-        return {"mAP50": 0.0, "mAP50_95": 0.0, "detections": len(results)}
+        return {"mAP50": 0.0, "mAP50_95": 0.0, "detections": len(results),
+                **({f"AP_{a}": None for a in AREA_RANGES} if by_size else {})}
     gt = COCO()
     gt.dataset = {"images": images, "annotations": anns,
                   "categories": [{"id": k + 1, "name": str(n)} for k, n in enumerate(es.names)]}
@@ -119,14 +131,40 @@ def coco_map(es: EvalSet, dets: list[Detections]) -> dict:
         dt = gt.loadRes(results)
         ev = COCOeval(gt, dt, "bbox")
         ev.params.maxDets = [1, 10, 300]
+        if not by_size:
+            ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
         ev.evaluate()
         ev.accumulate()
-    prec = ev.eval["precision"][:, :, :, 0, -1]  # [IoU thresholds, recall, class], all areas, 300 dets
+    prec = ev.eval["precision"][..., -1]  # [IoU thresholds, recall, class, area], 300 dets
 
     def mean_ap(p):
         p = p[p > -1]
-        return round(float(p.mean()), 4) if p.size else 0.0
-    return {"mAP50": mean_ap(prec[0]), "mAP50_95": mean_ap(prec), "detections": len(results)}
+        return round(float(p.mean()), 4) if p.size else None
+    out = {"mAP50": mean_ap(prec[0, :, :, 0]) or 0.0, "mAP50_95": mean_ap(prec[..., 0]) or 0.0,
+           "detections": len(results)}
+    if by_size:
+        out.update({f"AP_{a}": mean_ap(prec[..., k + 1]) for k, a in enumerate(AREA_RANGES)})
+    return out
+
+
+def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, seed: int = 0,
+                         key: str = "mAP50_95") -> dict:
+    """How far apart two models' mAP on these images really are: a paired bootstrap over the images.
+
+    Both are evaluated on the same ``n`` resamples (images drawn with replacement); returns the
+    observed difference a − b, the 2.5/97.5 percentiles of the resampled differences and their standard
+    deviation (the smallest difference this evaluation can resolve is about twice that).
+    """
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(es), len(es))
+        diffs.append(coco_map(es, dets_a, idx)[key] - coco_map(es, dets_b, idx)[key])
+    d = np.array(diffs)
+    obs = coco_map(es, dets_a)[key] - coco_map(es, dets_b)[key]
+    return {"metric": key, "difference": round(float(obs), 4), "low": round(float(np.percentile(d, 2.5)), 4),
+            "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
+            "resamples": n, "images": len(es)}
 
 
 #: COCO's per-keypoint OKS sigmas (17 person keypoints); any other keypoint set gets 1/K each, as ultralytics' pose

@@ -61,3 +61,31 @@ def test_split_concat_output_roundtrip():
         postprocess.split_concat_output(cat, (32, 32), 3)
     with pytest.raises(ValueError, match=r"expected \[1, 68, N\]"):
         postprocess.split_concat_output(cat, (64, 64), 4)
+
+
+def test_coco_map_on_chosen_images_by_size_and_the_bootstrap():
+    es = _es([([[10, 10, 50, 50]], [0]), ([[20, 20, 80, 60], [5, 5, 15, 15]], [1, 0])])
+    perfect = [_det([[10, 10, 50, 50]], [0.9], [0]), _det([[20, 20, 80, 60], [5, 5, 15, 15]], [0.8, 0.7], [1, 0])]
+    half = [perfect[0], _det([], [], [])]  # misses everything on image 1
+    assert metrics.coco_map(es, half, [0])["mAP50"] == 1.0 and metrics.coco_map(es, half, [1])["mAP50"] == 0.0
+    assert metrics.coco_map(es, half, [0, 0])["mAP50"] == 1.0  # a repeated image counts as one more image
+    sized = metrics.coco_map(es, perfect, by_size=True)
+    # areas: 1600 and 2400 px² are medium (32² … 96²), 100 px² is small, nothing large
+    assert sized["AP_small"] == 1.0 and sized["AP_medium"] == 1.0 and sized["AP_large"] is None
+    same = metrics.bootstrap_difference(es, perfect, perfect, n=20)
+    assert same["difference"] == same["low"] == same["high"] == same["sd"] == 0.0
+    worse = metrics.bootstrap_difference(es, perfect, half, n=50, seed=1)
+    assert worse["difference"] > 0 and worse["low"] <= worse["difference"] <= worse["high"] and worse["sd"] > 0
+
+
+def test_honest_selection_chooses_on_one_half_and_reports_on_the_other():
+    from helpers import selection
+
+    assert selection.halves(5) == ([0, 2, 4], [1, 3])
+    rows = [{"config": "a", "min_cosine": 0.9, "select_mAP50_95": 0.5}, {"config": "b", "min_cosine": 0.99,
+                                                                         "select_mAP50_95": 0.5},
+            {"config": "c", "error": "build: failed"}]
+    assert selection.choose(rows)["config"] == "b"  # ties: the higher lowest cosine
+    with pytest.raises(RuntimeError, match="no configuration built"):
+        selection.choose(rows[2:])
+    assert selection.within_noise({"low": -0.01, "high": 0.02}) and not selection.within_noise({"low": 0.01, "high": 0.02})
