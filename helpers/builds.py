@@ -155,3 +155,58 @@ def target_table(onnx, cfg: BuildConfig, targets, es: EvalSet, ref_outputs, name
             row.update(built=built, simulated=False, error=f"{e.step}: {e.reason}")
         rows.append(row)
     return rows
+
+
+def calibration_curve(onnx, cfg: BuildConfig, info, sizes, es: EvalSet, ref_outputs, names, out_dir,
+                      seed: int = 0) -> list[dict]:
+    """INT8 accuracy against calibration-set size: one stratified set per size, the same ``cfg`` for all."""
+    from .toolkit.calibration import write_calibration_set
+
+    rows = []
+    for n in sizes:
+        calib = write_calibration_set(info, Path(out_dir) / f"calibration_{n}", int(n), es.imgsz, seed)
+        row, _ = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=calib.txt, workdir=Path(out_dir) / "work")
+        rows.append({"images": len(calib.files), "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
+                     "min_cosine": row["min_cosine"], "build_s": row["build_s"],
+                     "min_cls_cosine": min(v for k, v in row["cosine"].items() if k.startswith("cls"))})
+    return rows
+
+
+def batch_build(onnx, cfg: BuildConfig, batch: int, dataset, out_dir) -> dict:
+    """Build ``cfg`` with ``rknn_batch_size=batch`` next to the same build with batch 1: what the toolkit makes
+    of it (file size, build time, what its log says about batch), and the rule a pool follows for it."""
+    import dataclasses
+
+    from .board.records import read_build_record
+    from .board.runtime import RuntimeFailure, batch_core_rule
+
+    out = {"rknn_batch_size": int(batch)}
+    for b in (1, int(batch)):
+        c = dataclasses.replace(cfg, rknn_batch_size=b)
+        rknn = Path(out_dir) / f"{Path(onnx).stem}_{c.name}.rknn"
+        res = simulate(onnx, c, None, dataset=dataset, rknn_out=rknn, workdir=Path(out_dir) / "work")
+        out[f"batch{b}"] = {"rknn": str(rknn), "rknn_MB": round(res["rknn_bytes"] / 2**20, 3),
+                            "build_s": res["build_seconds"]}
+    out["size_ratio"] = round(out[f"batch{batch}"]["rknn_MB"] / out["batch1"]["rknn_MB"], 3)
+    out["recorded_batch_size"] = read_build_record(out[f"batch{batch}"]["rknn"])["config"].get("rknn_batch_size")
+    try:
+        batch_core_rule(batch, 0)
+        out["pool_rule"] = "accepted"
+    except RuntimeFailure as e:
+        out["pool_rule"] = str(e)
+    return out
+
+
+def export_size_cost(weights, onnx, row: dict, small: int, imgsz: int, cfg: BuildConfig, out_dir) -> list[dict]:
+    """The same weights exported at ``imgsz`` and built with ``cfg``, next to the model as built (``onnx`` at
+    ``small`` px, its build ``row``): ONNX and .rknn size, build time, and the pixels the NPU computes per frame."""
+    from .export import export_onnx
+    from .heads import load_model, patch_for_npu
+
+    big = export_onnx(patch_for_npu(load_model(weights)), Path(out_dir) / f"{Path(onnx).stem}_{imgsz}.onnx", imgsz)
+    res = simulate(big, cfg, None, rknn_out=Path(out_dir) / f"{big.stem}_{cfg.name}.rknn", workdir=Path(out_dir) / "work")
+    return [{"imgsz": small, "onnx_MB": round(Path(onnx).stat().st_size / 2**20, 3), "rknn_MB": row["rknn_MB"],
+             "build_s": row["build_s"], "pixels_per_frame": small * small},
+            {"imgsz": imgsz, "onnx_MB": round(big.stat().st_size / 2**20, 3),
+             "rknn_MB": round(res["rknn_bytes"] / 2**20, 3), "build_s": res["build_seconds"],
+             "pixels_per_frame": imgsz * imgsz}]

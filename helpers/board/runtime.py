@@ -217,6 +217,27 @@ def core_mask_name(core: int | str, npu_cores: int = 3) -> str:
     return f"NPU_CORE_{int(core) % max(1, npu_cores)}"
 
 
+def batch_core_rule(rknn_batch_size: int, core: int | str) -> None:
+    """A model built with ``rknn_batch_size`` > 1 cannot be pinned to one NPU core: the runtime prints
+    "core mask ... is invalid for batch size", falls back to NPU_CORE_AUTO, and one frame then costs about three
+    times as long (seed 004, measured on an RK3588). A pool pins one context per core, so it refuses such a model."""
+    if int(rknn_batch_size or 1) > 1 and core not in ("auto", None):
+        raise RuntimeFailure(
+            f"this model was built with rknn_batch_size={rknn_batch_size}: it cannot be pinned to NPU core {core} "
+            "(the runtime would ignore the core mask, fall back to auto-core and run about 3x slower per frame); "
+            "build it with rknn_batch_size=1 for a pool of one context per core, or run one context with core='auto'")
+
+
+def model_batch_size(model: str | os.PathLike) -> int:
+    """The ``rknn_batch_size`` a ``.rknn`` was built with, from its build record (1 when there is none)."""
+    from .records import RecordMissing, read_build_record
+
+    try:
+        return int(read_build_record(model)["config"].get("rknn_batch_size", 1) or 1)
+    except (RecordMissing, KeyError, TypeError, ValueError):
+        return 1
+
+
 class RknnLiteRuntime(Runtime):
     """RKNNLite on the board (aarch64, with the board's librknnrt.so); one NPU core per context."""
 
@@ -288,6 +309,8 @@ def open_runtime(model: str | os.PathLike, backend: str | None = None, core: int
             return _pc_backend(backend)(p, **kw)
         except RuntimeError as e:
             raise e if isinstance(e, RuntimeFailure) else RuntimeFailure(str(e)) from e
+    if backend in ("toolkit", "rknnlite"):
+        batch_core_rule(model_batch_size(p), core)
     if backend == "toolkit":
         mask = None if core == "auto" else 1 << (int(core) % max(1, npu_cores))
         return ToolkitBoardRuntime(p, core_mask=mask, **kw)

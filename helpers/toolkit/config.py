@@ -46,6 +46,8 @@ class BuildConfig:
     mean_values: tuple = MEAN_VALUES
     std_values: tuple = STD_VALUES
     disable_rules: tuple = ()          # toolkit graph-fusion rules to skip (config(disable_rules=...)), see jobs
+    quant_img_RGB2BGR: bool = False    # the toolkit swaps the calibration images' channels first (05 shows the cost)
+    rknn_batch_size: int = 1           # frames per inference call baked into the .rknn (see board.runtime.batch_core_rule)
 
     def __post_init__(self):
         object.__setattr__(self, "target", check_target(self.target))
@@ -57,6 +59,8 @@ class BuildConfig:
             raise ValueError(f"quantized algorithm {self.algorithm!r} is not one of {ALGORITHMS}")
         if self.method not in METHODS:
             raise ValueError(f"quantized method {self.method!r} is not one of {METHODS}")
+        if int(self.rknn_batch_size) < 1:
+            raise ValueError("rknn_batch_size is 1 or more")
         if not 0 <= int(self.optimization_level) <= 3:
             raise ValueError("optimization_level is 0..3")
         if not self.quantize and not SOCS[self.target].fp16:
@@ -85,6 +89,10 @@ class BuildConfig:
             parts.append("compressed")
         if self.optimization_level != 3:
             parts.append(f"O{self.optimization_level}")
+        if self.quant_img_RGB2BGR:
+            parts.append("rgb2bgr")
+        if int(self.rknn_batch_size) != 1:
+            parts.append(f"batch{int(self.rknn_batch_size)}")
         return "_".join(parts)
 
     def to_dict(self) -> dict:
@@ -103,11 +111,15 @@ class BuildConfig:
                   compress_weight=bool(self.compress_weight), model_pruning=bool(self.model_pruning))
         if self.disable_rules:
             kw["disable_rules"] = list(self.disable_rules)
+        if self.quant_img_RGB2BGR:
+            kw["quant_img_RGB2BGR"] = True
         return kw
 
     def build_kwargs(self, dataset) -> dict:
         """The arguments of ``RKNN.build``."""
         kw = {"do_quantization": bool(self.quantize)}
+        if int(self.rknn_batch_size) != 1:
+            kw["rknn_batch_size"] = int(self.rknn_batch_size)
         if self.quantize:
             kw["dataset"] = str(dataset)
             if self.auto_hybrid:

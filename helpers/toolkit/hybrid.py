@@ -74,3 +74,25 @@ def hybrid_step2(tk: Toolkit, cfg: BuildConfig, onnx, dataset, log_file) -> None
     stem = Path(onnx).stem
     tk.step("hybrid_quantization_step2", tk.rknn.hybrid_quantization_step2, model_input=f"{stem}.model",
             data_input=f"{stem}.data", model_quantization_cfg=str(cfg_file))
+
+
+def cfg_excerpt(cfg_file, max_entry_lines: int = 10) -> str:
+    """What a reader needs of a step-1 config after the edit: the ``custom_quantize_layers`` block (the lines
+    that change) and the ``quantize_parameters`` entry of the first float16 layer (its ranges, as step 1
+    measured them), with the file's line count."""
+    lines = Path(cfg_file).read_text().splitlines()
+    head = []
+    for ln in lines:
+        if ln.startswith("quantize_parameters:"):
+            break
+        head.append(ln)
+    floats = [ln.split(":")[0].strip() for ln in head[1:] if ln.strip().endswith("float16")]
+    entry = []
+    if floats:
+        for i, ln in enumerate(lines):
+            if ln.strip().rstrip(":").strip("'\"") == floats[0] and ln.startswith("    ") and not ln.startswith("     ") \
+                    and ln.rstrip().endswith(":") and i > len(head):
+                entry = lines[i:i + max_entry_lines]
+                break
+    return "\n".join([f"# {Path(cfg_file).name}: {len(lines)} lines; the edited block:", *head,
+                      "quantize_parameters:", "    ...", *entry, "    ..."])

@@ -7,6 +7,7 @@
   against a stand-in with exactly that interface.
 """
 import ast
+import json
 import inspect
 import sys
 import types
@@ -106,3 +107,11 @@ def test_rknnlite_runtime_calls_the_real_interface(tmp_path, monkeypatch):
     with runtime.open_runtime(model, "rknnlite", core=2, npu_cores=2):  # RK3576: context 2 -> core 0
         pass
     assert dict(calls)["init_runtime"]["core_mask"] == fake.RKNNLite.NPU_CORE_0
+    # a model built with rknn_batch_size > 1 cannot be pinned to a core (seed 004): the runtime refuses it
+    (tmp_path / "m.rknn.json").write_text(json.dumps({"onnx": "m.onnx", "config": {"rknn_batch_size": 3}}))
+    with pytest.raises(runtime.RuntimeFailure, match="rknn_batch_size=3: it cannot be pinned to NPU core 1"):
+        runtime.open_runtime(model, "rknnlite", core=1, npu_cores=3)
+    calls.clear()
+    with runtime.open_runtime(model, "rknnlite", core="auto", npu_cores=3):  # one auto-core context is fine
+        pass
+    assert dict(calls)["init_runtime"]["core_mask"] == fake.RKNNLite.NPU_CORE_AUTO

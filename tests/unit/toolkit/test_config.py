@@ -24,3 +24,10 @@ def test_build_config_validates_and_names():
     with pytest.raises(ValueError, match="rv1106 runs INT8 models only"):
         config.BuildConfig(target="rv1106")
     assert config.BuildConfig(target="RV1103", quantize=True).target == "rv1103"
+    # the two pitfalls 05 builds on purpose: swapped calibration colours, a batch baked into the model
+    odd = config.BuildConfig(quantize=True, quant_img_RGB2BGR=True, rknn_batch_size=3)
+    assert odd.name == "int8_normal_channel_rgb2bgr_batch3" and odd.config_kwargs()["quant_img_RGB2BGR"] is True
+    assert odd.build_kwargs("d.txt")["rknn_batch_size"] == 3 and "rknn_batch_size" not in cfg.build_kwargs("d.txt")
+    assert "quant_img_RGB2BGR" not in cfg.config_kwargs()
+    with pytest.raises(ValueError, match="rknn_batch_size is 1 or more"):
+        config.BuildConfig(rknn_batch_size=0)
