@@ -237,3 +237,11 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                      "INT8 cosine": cos, "config": cfg.name,
                      **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {})})
     return rows, outs
+
+
+def ap_by_size(es, outs: dict, variant: str = "relu") -> list[dict]:
+    """COCO's mAP50-95 by object size (small / medium / large), float (onnxruntime) and INT8, for one variant."""
+    from .metrics import coco_map, detections
+
+    return [{"runtime": label, **coco_map(es, detections(outs[variant][key], es), by_size=True)}
+            for label, key in (("float", "onnx"), ("INT8", "int8"))]

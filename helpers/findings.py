@@ -134,8 +134,78 @@ def model_family(rows: list[dict]) -> dict:
             "holds": worse_cls, "text": text}
 
 
+def layer_plot(analyses: dict, map_rows: list[dict] = ()) -> dict:
+    """What to see in the per-layer cosine plot: the lowest "entire" cosines and the all-zero tensors, named, and
+    for the model outputs among them, the same output's INT8 cosine over every evaluation image."""
+    parts, value = [], {}
+    for v, a in analyses.items():
+        rows = [r for r in a["rows"] if not r["fused"] and r["entire_cos"] is not None]
+        low = sorted(rows, key=lambda r: r["entire_cos"])[:3]
+        zero = [r["layer"] for r in a["rows"] if r["q_zero"]]
+        q = next((r for r in map_rows if r["variant"] == v and r["runtime"].startswith("RKNN INT8")), {})
+        over_all = {n: q.get("cosine", {}).get(n.removesuffix("_int8")) for n in [r["layer"] for r in low] + zero}
+        value[v] = {"lowest_entire": [[r["layer"], r["entire_cos"]] for r in low], "q_zero": zero,
+                    "same_output_over_eval_set": {k: x for k, x in over_all.items() if x is not None}}
+        parts.append(
+            f"**{v}**: the lowest 'entire' cosines are " + ", ".join(
+                f"{r['layer']} ({r['op']}, {r['entire_cos']}" + (f"; over all evaluation images {over_all[r['layer']]}"
+                                                                 if over_all[r["layer"]] is not None else "") + ")"
+                for r in low)
+            + (f"; {len(zero)} tensor(s) quantize to all zeros on that image ("
+               + ", ".join(z + (f", over all evaluation images {over_all[z]}" if over_all.get(z) is not None else "")
+                           for z in zero[:4]) + f"{' …' if len(zero) > 4 else ''})"
+               if zero else "; no tensor quantizes to all zeros") + ".")
+    return {"id": "layer_plot", "value": value, "text":
+            "What the per-layer plot shows. 'entire' is the cosine of a layer's output when everything before it is "
+            "INT8 too (errors accumulate); 'single' is the error the layer adds by itself. The analysis runs on ONE "
+            "image. " + " ".join(parts)
+            + " A low cosine at the end of the graph while mAP does not move sits in a head output that holds almost "
+              "only background on that image (no object of that stride): near-zero scores, smaller than one INT8 "
+              "step, so the cosine measures rounding noise; where the same output's cosine over every evaluation "
+              "image is shown above, it is the figure that matters. A tensor quantized to all zeros (q_zero) is the "
+              "same case one step further: on that image every value is below half an INT8 step, so no cosine "
+              "exists; it would matter only if the output stayed empty over all evaluation images, which the cosine "
+              "over all images rules out where it is shown (01 counts detections per stride)."}
+
+
+def ap_by_size(size_rows: list[dict]) -> dict:
+    f = next(r for r in size_rows if r["runtime"] == "float")
+    q = next(r for r in size_rows if r["runtime"] == "INT8")
+    d = {a: (None if f[f"AP_{a}"] is None or q[f"AP_{a}"] is None else round(q[f"AP_{a}"] - f[f"AP_{a}"], 4))
+         for a in ("small", "medium", "large")}
+    known = {a: x for a, x in d.items() if x is not None}
+    worst = min(known, key=known.get) if known else None
+    return {"id": "ap_by_size", "value": d, "text":
+            "INT8 − float mAP50-95 by object size (COCO areas: small < 32², medium < 96² px²): "
+            + ", ".join(f"{a} {'-' if x is None else f'{x:+.4f}'} ({f[f'AP_{a}']} → {q[f'AP_{a}']})" for a, x in d.items())
+            + (f"; {worst} objects pay the most." if worst and known[worst] < 0 else "; no size loses accuracy.")}
+
+
+def silu_hypotheses(analyses: dict, side: dict) -> dict:
+    """Seed 000 saw SiLU scores stuck at 50 % with this same 9-output head: list the causes, test what we can."""
+    def stats(rows, op):
+        xs = sorted(r["single_cos"] for r in rows if r["op"] == op and r["single_cos"] is not None)
+        return (round(xs[0], 5), round(xs[len(xs) // 2], 5)) if xs else (None, None)
+    sw = stats(analyses["silu"]["rows"], "exSwish")
+    cv = stats(analyses["relu"]["rows"], "Relu")  # the conv + ReLU the toolkit fused: the Relu row holds its error
+    share = side["silu"]["share of class scores at 0.5"]
+    return {"id": "silu_hypotheses", "value": {"exswish_single_cos_min_median": sw, "relu_single_cos_min_median": cv,
+                                               "share_at_0.5": share},
+            "text": f"Seed 000 saw SiLU INT8 scores stuck at 0.5 with this same 9-output head; this run measured "
+                    f"{share:.3%} of them at 0.5. Plausible causes, as hypotheses: (1) older toolkits quantized SiLU "
+                    "as separate Sigmoid and Mul ops, each with its own INT8 range, where 2.5.0 runs one exSwish "
+                    "op; (2) a calibration set that does not look like the deployment data (all-background or wrong "
+                    "colour order: 05 measures the colour cost); (3) the class branch's last conv quantized with one "
+                    "scale per layer. Tested here, (1) in part: the SiLU model's exSwish layers add an error of their "
+                    f"own of cosine {sw[0]} at worst (median {sw[1]}), against {cv[0]} (median {cv[1]}) for the ReLU "
+                    "model's conv + ReLU layers" + (": on this toolkit the SiLU activation itself is not where scores "
+                    "are lost." if share <= COLLAPSE_SHARE else "; the collapse above is real: compare these per-layer "
+                    "errors with the worst layers of section 1.")}
+
+
 def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
-                analyses: dict, family_rows: list[dict] = (), stock_advised: dict | None = None) -> list[dict]:
+                analyses: dict, family_rows: list[dict] = (), stock_advised: dict | None = None,
+                size_rows: list[dict] = ()) -> list[dict]:
     """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained, the model
     family one only with ``COMPARE_RUN``)."""
     out = [relu_int8_drop(map_rows)]
@@ -144,6 +214,9 @@ def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock
     if "silu" in analyses:
         out.append(fusion(analyses))
     out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
+    out += [layer_plot(analyses, map_rows)]
+    out += [ap_by_size(list(size_rows))] if size_rows else []
+    out += [silu_hypotheses(analyses, side)] if "silu" in analyses and "silu" in side else []
     return out + ([model_family(list(family_rows))] if family_rows else [])
 
 
@@ -221,3 +294,322 @@ def pose_conclusions(comparison, relu_ncnn: dict, silu_ncnn: dict, ncnn_rows, fl
     """Every finding of 08, in reading order."""
     return [pose_transplant(comparison), ncnn_fusion(relu_ncnn, silu_ncnn), ncnn_fp16(ncnn_rows, flag_effect),
             ncnn_speed(latency), rknn_pose(builds)]
+
+
+# --------------------------------------------------------------------------- 01-05, 07: every notebook's ending
+# Each ``<stage>_conclusions(m)`` reads only the stage's recorded metrics (what ``close_stage`` writes), so the
+# chain test re-derives every sentence from metrics.json; ``stage_conclusions`` dispatches by stage name.
+#: mAP50-95 difference under which two float models count as "the same" (one training run each: seed noise)
+SAME_TRAINING = 0.01
+
+
+def relu_vs_silu_float(m: dict) -> dict:
+    r, s = ({k: round(v[k], 4) for k in ("mAP50", "mAP50_95")} for v in (m["variants"]["relu"], m["variants"]["silu"]))
+    gap = round(s["mAP50_95"] - r["mAP50_95"], 4)
+    if gap > SAME_TRAINING:
+        why = (f"ReLU trails SiLU by {gap:.4f} mAP50-95 in float ({r['mAP50_95']} vs {s['mAP50_95']}; mAP50 "
+               f"{r['mAP50']} vs {s['mAP50']}). ReLU zeroes every negative pre-activation and has a kink at 0, "
+               "SiLU passes small negative values and is smooth, so the same network fits a little better with "
+               "SiLU; that float gap is the price of an activation the NPU fuses for free, and 05/06 show whether "
+               "INT8 gives it back.")
+    elif gap < -SAME_TRAINING:
+        why = (f"ReLU is ahead of SiLU in float by {-gap:.4f} mAP50-95 ({r['mAP50_95']} vs {s['mAP50_95']}): on "
+               "this data and schedule the activation does not limit the model; one training run each, so read "
+               "it as 'no loss', not as 'ReLU is better'.")
+    else:
+        why = (f"ReLU and SiLU end within {SAME_TRAINING} mAP50-95 of each other in float ({r['mAP50_95']} vs "
+               f"{s['mAP50_95']}; mAP50 {r['mAP50']} vs {s['mAP50']}): on this data the cheaper activation costs "
+               "nothing measurable.")
+    return {"id": "relu_vs_silu_float", "value": gap, "holds": gap > SAME_TRAINING, "text": why}
+
+
+def transplant_sentence(c: dict) -> str:
+    """01's (and 08's) transplant comparison in words: first-epoch loss, mAP at equal epochs, epochs to catch up."""
+    n = min(c["epochs"].values())  # the epochs both runs have
+    ls, lt = c["loss_first_epochs"]["scratch"][:1], c["loss_first_epochs"]["transplanted"][:1]
+    first = (f"After one epoch the transplanted model's training loss is {lt[0]:.2f} against {ls[0]:.2f} from "
+             f"scratch" if ls and lt else "No epoch finished")
+    eq = c["mAP50_at_equal_epochs"]
+    equal = (f"; after {n} epochs its val {c.get('metric', 'mAP50')} is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
+             f"scratch run at the same point of its longer schedule" if eq else "")
+    reach = c["epochs_to_reach_scratch_final_mAP50"]
+    m = c.get("metric", "mAP50")
+    fs, ft = c["final"]["scratch"], c["final"]["transplanted"]
+    end = (f"; it reached the scratch model's final {m} ({fs[m]}, after {c['epochs']['scratch']} epochs) "
+           f"in {reach} epochs" if reach else
+           f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final {m} "
+           f"({fs[m]} after {c['epochs']['scratch']} epochs; transplanted: {ft[m]})")
+    return first + equal + end + "."
+
+
+def transplant_buys(m: dict) -> dict:
+    t = m["transplant"]
+    return {"id": "transplant", "value": {"first_loss": [t["loss_first_epochs"]["scratch"][0],
+                                                         t["loss_first_epochs"]["transplanted"][0]],
+                                          "epochs_to_scratch_final": t["epochs_to_reach_scratch_final_mAP50"]},
+            "text": "Starting from the SiLU twin's weights (the filters carry over although the activation changed): "
+                    + transplant_sentence(t)}
+
+
+def strides_fire(m: dict) -> dict:
+    use = m["stride_usage"]["relu"]
+    silent = [k for k, v in use.items() if v == 0]
+    init = m["variants"]["relu"].get("initial_box_px") or {}
+    unfit = {s: 15 * int(s) for s in init}
+    text = ("Every stride produces final detections on the val set (" + ", ".join(f"{k}: {v}" for k, v in use.items())
+            + ")." if not silent else f"Stride(s) {', '.join(silent)} never fire here: their outputs carry nothing "
+            "to quantize (05/06 will show them as all-zero); retrain with FIT_BOXES=True or larger objects.")
+    if init:
+        text += (" The untrained head's first boxes are " + ", ".join(f"{unfit[s]:.0f} px at stride {s}" for s in init)
+                 + f" ({m['imgsz']}-px input); FIT_BOXES started them at "
+                 + ", ".join(f"{v:.0f}" for v in init.values()) + " px. A first box wider than the image is never "
+                 "the assigner's best match, so without FIT_BOXES the stride whose boxes start too large never gets "
+                 "a training target.")
+    return {"id": "strides_fire", "value": silent, "holds": not silent, "text": text}
+
+
+def training_curves(histories: dict, key: str = "metrics/mAP50-95(B)", close_mosaic: int = 0) -> str:
+    """What to see in 01's training curves: where each run levels off, and what the last epochs did."""
+    parts = []
+    for name, rows in histories.items():
+        ys = [r.get(key) for r in rows if r.get(key) is not None]
+        if not ys:
+            continue
+        final = ys[-1]
+        level = next(i + 1 for i, y in enumerate(ys) if y >= final - 0.01)
+        parts.append(f"{name} reaches within 0.01 of its final {final:.3f} at epoch {level} of {len(ys)}")
+    text = "In the curves: " + "; ".join(parts) + "."
+    if close_mosaic:
+        text += (f" The last {close_mosaic} epochs train without mosaic: the step in the losses there is the "
+                 "augmentation switching off, not the model changing.")
+    return text
+
+
+def train_conclusions(m: dict) -> list[dict]:
+    out = [relu_vs_silu_float(m)] if "silu" in m["variants"] and "relu" in m["variants"] else []
+    out += [transplant_buys(m)] if m.get("transplant") else []
+    return out + ([strides_fire(m)] if "relu" in m.get("stride_usage", {}) else [])
+
+
+def patch_conclusions(m: dict) -> list[dict]:
+    ok = m["parity_ok"]
+    out = [{"id": "head_parity", "value": ok, "holds": ok, "text":
+            (f"The patched heads compute what ultralytics computes: dense boxes within {m['max_box_diff_px']:.1e} px and "
+             f"scores within {m['max_score_diff']:.1e}; after NMS {m['final_detections_compared']} detections compared, "
+             f"{m['final_unmatched']} unmatched. Moving DFL and the decode to the CPU changes nothing but where they run."
+             if ok else f"The patched head does NOT match ultralytics (box diff {m['max_box_diff_px']} px, "
+             f"{m['final_unmatched']} unmatched detections): do not export it; see the parity table.")}]
+    if "numpy_decode_max_diff_px" in m:
+        d = m["numpy_decode_max_diff_px"]
+        out.append({"id": "numpy_decode", "value": d, "holds": d < 1e-3, "text":
+                    f"The dozen lines of numpy decode give the same boxes as helpers' decoder (largest difference "
+                    f"{d:.1e} px): the DFL is a softmax over 16 bins and its expectation, nothing more."})
+    return out
+
+
+def export_conclusions(m: dict) -> list[dict]:
+    stock = {k: v for k, v in m["models"].items() if k.endswith("_stock")}
+    flagged = sorted({op for v in stock.values() for op in v.get("flagged_ops", {})})
+    return [{"id": "onnx_parity", "value": m["min_cosine"], "holds": m["min_cosine"] > 0.9999, "text":
+             f"onnxruntime reproduces PyTorch on every patched output (lowest cosine {m['min_cosine']:.7f}, largest "
+             f"difference {float(m['patched_max_abs_diff']):.1e})."},
+            {"id": "npu_ops", "value": flagged, "text":
+             (f"The stock graph carries ops the NPU leaves to the CPU or that break its build ({', '.join(flagged)}); "
+              "the patched graphs carry none of them." if not m["flagged_in_patched"] else
+              f"The patched graphs still carry flagged ops ({m['flagged_in_patched']}): look at 02's patch.")}]
+
+
+def convert_conclusions(m: dict) -> list[dict]:
+    f, o = m["fp16"], m["onnx_map"]
+    d = round(f["mAP50"] - o["mAP50"], 4)
+    rgb, bgr = m["channel_order"]
+    out = [{"id": "fp16_keeps", "value": f["min_cosine"], "holds": f["min_cosine"] > 0.999, "text":
+            f"FP16 on the NPU simulator is float for practical purposes: lowest output cosine {f['min_cosine']}, "
+            f"mAP50 {f['mAP50']} vs onnxruntime {o['mAP50']} (Δ {d:+.4f}), {m['detections']['unmatched']} of "
+            f"{m['detections']['ref']} detections unmatched."},
+           {"id": "channel_order", "value": bgr["min cosine vs onnxruntime"], "text":
+            f"Feeding BGR where the model expects RGB drops the lowest output cosine from "
+            f"{rgb['min cosine vs onnxruntime']} to {bgr['min cosine vs onnxruntime']}: nothing crashes, the numbers are "
+            "just wrong. The board's input must be RGB, as the build's mean/std assume."}]
+    ok = [r for r in m["targets"] if r.get("built")]
+    out.append({"id": "targets_fp16", "value": [r["target"] for r in ok], "text":
+                f"{len(ok)} of {len(m['targets'])} targets build FP16 and agree with onnxruntime on the simulator "
+                f"(lowest cosine {min(r['min_cosine'] for r in ok) if ok else '-'}); "
+                + (", ".join(r["target"] for r in m["targets"] if not r.get("built")) or "none")
+                + " run INT8 only (05)."})
+    if m.get("export_size"):
+        a, b = m["export_size"]
+        out.append({"id": "larger_export", "value": round(b["rknn_MB"] / a["rknn_MB"], 2), "text":
+                    f"Exported at {b['imgsz']} px instead of {a['imgsz']}, the same weights make a "
+                    f"{b['rknn_MB']} MB FP16 model instead of {a['rknn_MB']} MB (build {b['build_s']} s vs "
+                    f"{a['build_s']} s), and the NPU would compute {(b['imgsz'] / a['imgsz']) ** 2:.0f}× the pixels "
+                    "per frame: export at the size you run."})
+    return out
+
+
+def _mean(xs):
+    xs = list(xs)
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def sweep_axes(m: dict) -> dict:
+    rows = [r for r in m["sweep"] if "error" not in r]
+    res = m["honest"]["resolution"]
+    axes = {}
+    for axis, key in (("algorithm", "algorithm"), ("method", "method")):
+        by = {}
+        for r in rows:
+            by.setdefault(r[key], []).append(r["mAP50_95"])
+        axes[axis] = {k: _mean(v) for k, v in by.items()}
+    parts = []
+    for axis, means in axes.items():
+        if len(means) < 2:
+            continue
+        (a, va), (b, vb) = sorted(means.items(), key=lambda kv: -kv[1])[:2]
+        parts.append(f"{a} {va} vs {b} {vb} mean mAP50-95 ({'within' if va - vb < res else 'beyond'} the ±{res} "
+                     "this evaluation resolves)")
+    text = ("Along each axis of the sweep: " + "; ".join(parts) + "." if parts else
+            "The sweep varied one setting only: no axis to compare.")
+    return {"id": "sweep_axes", "value": axes, "text": text}
+
+
+def honest_ship(m: dict) -> dict:
+    h = m["honest"]
+    sv, bw = h["ship_vs_float"], h["best_vs_worst"]
+    noise = bw["low"] <= 0 <= bw["high"]
+    text = (f"{h['ship']} was chosen on {h['selection_images']} images (mAP50-95 {h['ship_select']}) and reported on "
+            f"the other {h['report_images']}: {h['ship_report']} against float's {h['float_report']} there "
+            f"(Δ {h['report_gap']:+.4f}). Over all images, INT8 − float is {sv['difference']:+.4f} "
+            f"(95 % bootstrap interval {sv['low']:+.4f} … {sv['high']:+.4f}); the best and worst sweep configurations "
+            f"differ by {bw['difference']:+.4f} ({bw['low']:+.4f} … {bw['high']:+.4f}), "
+            + ("an interval that contains zero: on this evaluation the sweep's configurations are indistinguishable, "
+               "and any of them would ship as well." if noise else
+               "an interval that excludes zero: the choice of configuration matters here."))
+    return {"id": "honest_ship", "value": {"ship": h["ship"], "report_gap": h["report_gap"],
+                                           "sweep_within_noise": noise}, "holds": noise, "text": text}
+
+
+def rescue_tools(m: dict) -> dict:
+    base = next(r for r in m["sweep"] if r["config"] == m["best_sweep"])
+    res = m["honest"]["resolution"]
+    rows = [r for r in m["hybrid"] + m["size_options"] if "error" not in r]
+    gains = {r["config"]: round(r["mAP50_95"] - base["mAP50_95"], 4) for r in rows}
+    sizes = {r["config"]: r["rknn_MB"] for r in rows}
+    hybrid = {k: v for k, v in gains.items() if "hybrid" in k}
+    verdict = ("" if not hybrid else
+               " Hybrid quantization " + ("recovers more than the evaluation's noise" if max(hybrid.values()) > res
+                                          else f"changes nothing beyond the ±{res} this evaluation resolves") + ".")
+    shrink = [k for k in sizes if k.endswith(("pruned", "compressed"))]
+    if shrink:
+        verdict += (" Pruning/compression change the file by "
+                    + ", ".join(f"{sizes[k] - base['rknn_MB']:+.2f} MB ({k.rsplit('_', 1)[1]})" for k in shrink) + ".")
+    return {"id": "rescue_tools", "value": gains, "text":
+            f"Against {base['config']} ({base['rknn_MB']} MB, mAP50-95 {base['mAP50_95']}): "
+            + "; ".join(f"{k} {sizes[k]} MB, Δ {v:+.4f}" for k, v in gains.items()) + "." + verdict}
+
+
+def calibration_size(m: dict) -> dict:
+    curve = m["calibration_curve"]
+    best = max(r["mAP50_95"] for r in curve)
+    res = m["honest"]["resolution"]
+    enough = next(r["images"] for r in curve if r["mAP50_95"] >= best - res)
+    text = ("INT8 mAP50-95 against calibration images: " + ", ".join(f"{r['images']} → {r['mAP50_95']}" for r in curve)
+            + f". From {enough} images on, every size is within the ±{res} this evaluation resolves of the best"
+            + (" (mAP50-95 does not see the difference)" if enough == curve[0]["images"] else "")
+            + "; the lowest class-output cosine, which does, goes " + ", ".join(
+                f"{r['images']} → {r['min_cls_cosine']}" for r in curve)
+            + ". The toolkit's advice of 100–500 images is about covering your data's variety; a stratified pick "
+              "reaches it sooner" + (", but a handful of images leaves the class outputs' ranges to chance."
+                                     if curve[-1]["min_cls_cosine"] - curve[0]["min_cls_cosine"] > 0.005 else
+                                     ", and here even the smallest set measured the ranges well."))
+    return {"id": "calibration_size", "value": {r["images"]: r["mAP50_95"] for r in curve}, "enough": enough,
+            "text": text}
+
+
+def colour_order(m: dict) -> dict:
+    c = m["colour_order"]
+    cost = round(c["right"]["mAP50_95"] - c["wrong"]["mAP50_95"], 4)
+    return {"id": "colour_order", "value": cost, "text":
+            f"Calibrating with the channels swapped (quant_img_RGB2BGR=True on RGB images) costs {cost:+.4f} mAP50-95 "
+            f"({c['right']['mAP50_95']} → {c['wrong']['mAP50_95']}; lowest class cosine {c['right']['min_cls_cosine']} → "
+            f"{c['wrong']['min_cls_cosine']}). The build succeeds and says nothing: the ranges were measured on images "
+            "the model never sees. " + ("Here the cost is within the evaluation's noise: this synthetic set's colours "
+                                        "are random, so red and blue carry similar statistics; on real images they do "
+                                        "not." if cost < m["honest"]["resolution"] else "")}
+
+
+def batch_core(m: dict) -> dict:
+    b = m["batch"]
+    many = b[f"batch{b['rknn_batch_size']}"]
+    refused = b["pool_rule"] != "accepted"
+    return {"id": "batch_core", "value": {"size_ratio": b["size_ratio"], "pool_refuses": refused}, "holds": refused,
+            "text": f"rknn_batch_size={b['rknn_batch_size']} builds ({many['rknn_MB']} MB vs {b['batch1']['rknn_MB']} MB "
+                    "at batch 1) and the build record keeps the setting. On a board such a model cannot be pinned to "
+                    "one NPU core (seed 004: the runtime falls back to auto-core, and one frame took 1.5 s instead of "
+                    "0.5 s), so the workbook's pool, which pins one context per core, "
+                    + ("refuses it with a message that says so." if refused else "should refuse it, and did not here.")}
+
+
+def mmse(m: dict) -> dict | None:
+    rows = [r for r in m["sweep"] if r.get("algorithm") == "mmse" and "error" not in r]
+    if not rows:
+        return None
+    other = [r for r in m["sweep"] if r.get("algorithm") != "mmse" and "error" not in r]
+    best_o = max(other, key=lambda r: r["mAP50_95"])
+    best_m = max(rows, key=lambda r: r["mAP50_95"])
+    return {"id": "mmse", "value": {"mAP50_95": best_m["mAP50_95"], "build_s": best_m["build_s"]}, "text":
+            f"mmse took {best_m['build_s']} s to build (vs {best_o['build_s']} s for {best_o['config']}) for mAP50-95 "
+            f"{best_m['mAP50_95']} vs {best_o['mAP50_95']}."}
+
+
+def quantize_conclusions(m: dict) -> list[dict]:
+    out = [sweep_axes(m), honest_ship(m)]
+    out += [x for x in (mmse(m),) if x]
+    out += [rescue_tools(m)] if m.get("hybrid") or m.get("size_options") else []
+    out += [calibration_size(m)] if m.get("calibration_curve") else []
+    out += [colour_order(m)] if m.get("colour_order") else []
+    return out + ([batch_core(m)] if m.get("batch") else [])
+
+
+def tiling(t: dict) -> dict:
+    """07's tiling table (whole frame, tiles, cascade) in words."""
+    w, ti = t["whole frame"], t["tiles"]
+    return {"id": "tiling", "value": {"whole": w["recall"], "tiles": ti["recall"]}, "text":
+            f"On the large frame, the whole frame letterboxed to the model size finds {w['found']} of {w['objects']} "
+            f"small objects (recall {w['recall']}); tiles find {ti['found']} (recall {ti['recall']}) at "
+            f"{ti['end_to_end_ms'] / w['end_to_end_ms']:.1f}× the time per frame "
+            f"({ti['end_to_end_ms']:.0f} vs {w['end_to_end_ms']:.0f} ms)" + (
+                f"; the cascade finds {t['cascade']['found']}." if "cascade" in t else ".")}
+
+
+def deploy_conclusions(m: dict) -> list[dict]:
+    fps = m["frames_per_second"]
+    one, many = fps["1"], fps[str(max(int(k) for k in fps))]
+    n = max(int(k) for k in fps)
+    out = [{"id": "runner_equals_notebook", "value": m["runner_equals_notebook"], "holds": m["runner_equals_notebook"],
+            "text": ("The bundle's runner, a separate program with no torch, gives exactly the notebook's detections."
+                     if m["runner_equals_notebook"] else "The bundle's runner disagrees with the notebook: see the "
+                     "comparison above before copying it to a board.")},
+           {"id": "contexts", "value": round(many / one, 2), "text":
+            f"{n} runtime contexts in the ordered pool run {many} frames/s against {one} with one "
+            f"({many / one:.2f}×) on this {m['cores']}-core PC's simulator; on an RK3588 each context gets its own NPU "
+            "core, and the board figure is the one to trust."},
+           tiling(m["tiling"])]
+    return out
+
+
+STAGE_CONCLUSIONS = {"01_train": train_conclusions, "02_patch": patch_conclusions, "03_export": export_conclusions,
+                     "04_convert": convert_conclusions, "05_quantize": quantize_conclusions,
+                     "07_deploy": deploy_conclusions}
+
+
+def stage_conclusions(stage: str, m: dict) -> list[dict]:
+    """The conclusions of a stage, computed from exactly what it records (or has recorded: metrics.json)."""
+    return STAGE_CONCLUSIONS[stage](m)
+
+
+def show(found: list[dict]):
+    """The conclusions as Markdown, one bullet each."""
+    from IPython.display import Markdown
+
+    return Markdown("\n".join(f"- {c['text']}" for c in found))

@@ -133,7 +133,15 @@ def _quantize(m: dict) -> dict:
     return {"configs_built": sum("error" not in r for r in rows), "configs_failed": sum("error" in r for r in rows),
             "onnx_mAP50": m["onnx_map"]["mAP50"], "best_sweep": m["best_sweep"], "ship": ship["config_name"],
             "ship_mAP50": ship["mAP50"], "ship_mAP50_95": ship["mAP50_95"], "ship_min_cosine": ship["min_cosine"],
-            "ship_rknn_MB": ship["rknn_MB"], "custom_op_max_diff": f"{m['custom_op']['op_max_abs_diff']:.2e}"}
+            "ship_rknn_MB": ship["rknn_MB"], "custom_op_max_diff": f"{m['custom_op']['op_max_abs_diff']:.2e}",
+            **({"ship_report_half_vs_float": m["honest"]["report_gap"],
+                "int8_minus_float_95": [m["honest"]["ship_vs_float"]["low"], m["honest"]["ship_vs_float"]["high"]],
+                "resolution_mAP50_95": m["honest"]["resolution"]} if m.get("honest") else {}),
+            **({"calibration_curve": {str(r["images"]): r["mAP50_95"] for r in m["calibration_curve"]}}
+               if m.get("calibration_curve") else {}),
+            **({"wrong_colour_order_cost": round(m["colour_order"]["right"]["mAP50_95"]
+                                                 - m["colour_order"]["wrong"]["mAP50_95"], 4)}
+               if m.get("colour_order") else {})}
 
 
 def _analyze(m: dict) -> dict:

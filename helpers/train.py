@@ -292,25 +292,10 @@ def transplant_comparison(scratch: dict, transplanted: dict, metric: str = "mAP5
                      for k, r in (("scratch", scratch), ("transplanted", transplanted))},
            "epochs_to_reach_scratch_final_mAP50": reach,
            "transplant": transplanted.get("transplant"), "census": transplanted["activation_census"]}
-    out["conclusion"] = _transplant_sentence(out, n)
+    from .findings import transplant_sentence
+
+    out["conclusion"] = transplant_sentence(out)
     return out
-
-
-def _transplant_sentence(c: dict, n: int) -> str:
-    ls, lt = c["loss_first_epochs"]["scratch"][:1], c["loss_first_epochs"]["transplanted"][:1]
-    first = (f"After one epoch the transplanted model's training loss is {lt[0]:.2f} against {ls[0]:.2f} from "
-             f"scratch" if ls and lt else "No epoch finished")
-    eq = c["mAP50_at_equal_epochs"]
-    equal = (f"; after {n} epochs its val {c.get('metric', 'mAP50')} is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
-             f"scratch run at the same point of its longer schedule" if eq else "")
-    reach = c["epochs_to_reach_scratch_final_mAP50"]
-    m = c.get("metric", "mAP50")
-    fs, ft = c["final"]["scratch"], c["final"]["transplanted"]
-    end = (f"; it reached the scratch model's final {m} ({fs[m]}, after {c['epochs']['scratch']} epochs) "
-           f"in {reach} epochs" if reach else
-           f"; in {c['epochs']['transplanted']} epochs it did not reach the scratch model's final {m} "
-           f"({fs[m]} after {c['epochs']['scratch']} epochs; transplanted: {ft[m]})")
-    return first + equal + end + "."
 
 
 def bring_trained(run_dir, weights, info, imgsz: int, evaluate: bool = True) -> dict:

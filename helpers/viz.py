@@ -26,7 +26,10 @@ def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save:
     n = len(images_bgr)
     cols = min(cols, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    # each cell takes the images' own aspect ratio (a 16:9 frame gets a 16:9 cell, no empty bands)
+    aspect = max(im.shape[0] / im.shape[1] for im in images_bgr) if n else 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size * aspect + (0.3 if titles else 0)) * rows),
+                             squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, img in enumerate(images_bgr):
@@ -70,6 +73,29 @@ def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLi
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0, 0].legend()
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def plot_calibration_curve(curve: list[dict], float_map: float, resolution: float,
+                           save: str | os.PathLike | None = None):
+    """INT8 mAP50-95 against calibration-set size, with float and the band this evaluation cannot resolve."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    n = [r["images"] for r in curve]
+    ax.plot(n, [r["mAP50_95"] for r in curve], "o-", label="INT8")
+    ax.axhline(float_map, color="k", lw=1, label="float (onnxruntime)")
+    ax.axhspan(float_map - resolution, float_map + resolution, color="k", alpha=0.08,
+               label=f"±{resolution}: what this evaluation resolves")
+    ax.set_xscale("log")
+    ax.set_xticks(n, [str(x) for x in n])
+    ax.set_xlabel("calibration images")
+    ax.set_ylabel("mAP50-95")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     if save:
         save_figure(fig, save)
@@ -168,9 +194,21 @@ def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float
     u = w.FloatSlider(iou, min=0.1, max=0.9, step=0.05, description="NMS IoU")
 
     def draw(index, conf, iou):
-        show_images(side_by_side(es, panels, index, conf, iou), list(panels), cols=len(panels))
+        pictures = side_by_side(es, panels, index, conf, iou)
+        show_images(pictures, list(panels), cols=len(panels))
         plt.show()
+        print(f"{es.images[index].path.name}: " + ", ".join(
+            f"{name} {len(d)} detections" for name, d in viewer_detections(es, panels, index, conf, iou).items()))
     return w.interactive(draw, index=index, conf=c, iou=u)
+
+
+def viewer_detections(es, panels: dict[str, list], index: int, conf: float, iou: float) -> dict:
+    """The detections the viewer draws for one image: ``{panel: Detections}``."""
+    from .board.postprocess import postprocess
+
+    im = es.images[index]
+    return {name: postprocess(outs[index], (es.imgsz, es.imgsz), conf, iou, letterbox=im.letterbox)
+            for name, outs in panels.items()}
 
 
 def pose_samples(info, files, skeleton=()) -> list:
@@ -208,3 +246,59 @@ def pose_panels(es, panels: dict, indices, conf: float, iou: float, skeleton=())
                                            skeleton))
             titles.append(f"{name}: {len(d)}")
     return pictures, titles
+
+
+def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile: int, overlap: int,
+                       names=None, save: str | os.PathLike | None = None) -> tuple:
+    """The tile grid and the merge rule on one frame: left, every tile (overlaps shaded) with each tile's own
+    boxes mapped to the frame (red: touches an interior tile edge, a possibly cut object); right, a zoom on the
+    busiest tile edge, the tiles' boxes (thin) against the merged result (green). Returns (figure, counts)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from .board.runner import detect
+    from .board.tiling import _touches_interior_edge, merge_tiles, tile_grid
+
+    hw = frame.shape[:2]
+    grid = tile_grid(hw, tile, overlap)
+    per_tile = [(t, detect(runtime, frame[t[1]:t[3], t[0]:t[2]], imgsz, conf, iou)) for t in grid]
+    merged = merge_tiles(per_tile, hw, iou)
+    raw = [(t, d.boxes + np.array([t[0], t[1], t[0], t[1]], np.float32)) for t, d in per_tile if len(d)]
+    cut = [(t, b, _touches_interior_edge(b, t, hw, 2.0)) for t, b in raw]
+    rgb = frame[..., ::-1]
+    fig, (a, z) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [16 / 9 * 1.0, 1.0]})
+    for ax in (a, z):
+        ax.imshow(rgb)
+        ax.set_axis_off()
+    for k, (x0, y0, x1, y1) in enumerate(grid):
+        a.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=0.8, alpha=0.9))
+    for t, b, c in cut:
+        for bb, cc in zip(b, c):
+            a.add_patch(Rectangle(bb[:2], *(bb[2:] - bb[:2]), fill=False, ec="red" if cc else "cyan", lw=1))
+    # the zoom: the tile edge with the most cut boxes
+    cut_boxes = np.concatenate([b[c] for _, b, c in cut]) if cut else np.zeros((0, 4))
+    if len(cut_boxes):
+        cx, cy = cut_boxes[:, [0, 2]].mean(1), cut_boxes[:, [1, 3]].mean(1)
+        i = int(np.argmax([((abs(cx - x) < tile / 2) & (abs(cy - y) < tile / 2)).sum() for x, y in zip(cx, cy)]))
+        x, y = cx[i], cy[i]
+    else:
+        x, y = hw[1] / 2, hw[0] / 2
+    half = tile * 0.6
+    for t, b, c in cut:
+        for bb, cc in zip(b, c):
+            z.add_patch(Rectangle(bb[:2], *(bb[2:] - bb[:2]), fill=False, ec="red" if cc else "cyan", lw=1, ls="--"))
+    for bb in merged.boxes:
+        z.add_patch(Rectangle(bb[:2], *(bb[2:] - bb[:2]), fill=False, ec="lime", lw=2))
+    for x0, y0, x1, y1 in grid:
+        z.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=1))
+    z.set_xlim(max(0, x - half), min(hw[1], x + half))
+    z.set_ylim(min(hw[0], y + half), max(0, y - half))
+    counts = {"tiles": len(grid), "tile_boxes": int(sum(len(b) for _, b in raw)), "cut_boxes": int(len(cut_boxes)),
+              "merged": int(len(merged))}
+    a.set_title(f"{counts['tiles']} tiles of {tile} px, {overlap} px overlap: {counts['tile_boxes']} boxes from the "
+                f"tiles (red: touching an inner edge)", fontsize=9)
+    z.set_title(f"zoom: tiles' boxes (dashed) → {counts['merged']} merged (green)", fontsize=9)
+    fig.tight_layout(pad=0.3, w_pad=0.5)
+    if save:
+        save_figure(fig, save)
+    return fig, counts

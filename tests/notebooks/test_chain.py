@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, deploy, device, workbook
+from helpers import artifacts, deploy, device, findings, workbook
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
@@ -31,6 +31,8 @@ SMALL = {
     "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
     # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
     "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
+    # 05: no mmse (minutes per build; the main job runs it), a two-point calibration curve, fewer resamples
+    "RUN_MMSE": False, "CALIB_SIZES": [8, 16], "BOOTSTRAP": 50,
     # 07: a few sample images, a smaller large frame
     "SAMPLE_IMAGES": 4, "CORES": 2, "FRAME_OBJECT_IMAGES": 6,
 }
@@ -74,6 +76,10 @@ def test_01_train_relu(run_dir):
     assert len(t["loss_first_epochs"]["transplanted"]) == 5 and t["final"]["scratch"]["mAP50"] == round(relu["mAP50"], 4)
     assert m["headline"]["transplant_epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
     assert (run_dir / "01_train" / "transplant_curves.png").is_file()
+    c = _concluded(m, "01_train", ["relu_vs_silu_float", "transplant", "strides_fire"])
+    assert c["relu_vs_silu_float"]["value"] == round(silu["mAP50_95"] - relu["mAP50_95"], 4)
+    assert c["strides_fire"]["value"] == [] and "480 px at stride 32" in c["strides_fire"]["text"]
+    assert c["transplant"]["value"]["epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
 
 
 def test_01_rerun_reuses_the_trained_models(run_dir):
@@ -96,6 +102,8 @@ def test_02_patch_heads(run_dir):
     assert shapes == [[1, 64, g // 8, g // 8], [1, 5, g // 8, g // 8], [1, 1, g // 8, g // 8],
                       [1, 64, g // 16, g // 16], [1, 5, g // 16, g // 16], [1, 1, g // 16, g // 16],
                       [1, 64, g // 32, g // 32], [1, 5, g // 32, g // 32], [1, 1, g // 32, g // 32]]
+    c = _concluded(m, "02_patch", ["head_parity", "numpy_decode"])
+    assert c["numpy_decode"]["value"] == m["numpy_decode_max_diff_px"] < 1e-3  # the notebook's numpy decode
 
 
 def test_03_export_onnx(run_dir):
@@ -114,6 +122,17 @@ def test_03_export_onnx(run_dir):
     assert m["models"]["relu_npu9"]["silu_patterns"] == 0 and m["models"]["silu_npu9"]["silu_patterns"] == 57
     assert m["patched_max_abs_diff"] < 1e-3 and m["min_cosine"] > 0.9999
     assert not math.isnan(m["min_cosine"])
+    c = _concluded(m, "03_export", ["onnx_parity", "npu_ops"])
+    assert "Softmax" in c["npu_ops"]["value"]
+
+
+def _concluded(m: dict, stage: str, ids: list) -> dict:
+    """The stage's conclusions: these ids, each re-derived from the recorded metrics (text and value); every
+    expectation that later notebooks depend on held. Returns the conclusions by id."""
+    assert [c["id"] for c in m["conclusions"]] == ids
+    assert json.loads(json.dumps(findings.stage_conclusions(stage, m))) == m["conclusions"]
+    assert m["expectations"] and all(c["ok"] for c in m["expectations"] if c["stop"]), m["expectations"]
+    return {c["id"]: c for c in m["conclusions"]}
 
 
 def _no_unexpected_errors(run_dir, name):
@@ -145,6 +164,12 @@ def test_04_convert_rknn(run_dir):
             assert rows[t]["built"] and rows[t]["simulated"] and rows[t]["min_cosine"] > 0.999, rows[t]
         else:
             assert not rows[t]["built"] and "INT8 only" in rows[t]["error"]
+    # the toolkit's own calls in a %%toolkit cell (a child process) give the helpers' FP16 outputs
+    assert m["by_hand_min_cosine"] > 0.999 and (run_dir / "04_convert" / "by_hand_fp16.rknn").is_file()
+    small, big = m["export_size"]
+    assert (small["imgsz"], big["imgsz"]) == (SMALL["IMGSZ"], 640) and big["pixels_per_frame"] == 4 * small["pixels_per_frame"]
+    c = _concluded(m, "04_convert", ["fp16_keeps", "channel_order", "targets_fp16", "larger_export"])
+    assert c["larger_export"]["value"] == round(big["rknn_MB"] / small["rknn_MB"], 2)
 
 
 def test_05_quantize(run_dir):
@@ -172,6 +197,25 @@ def test_05_quantize(run_dir):
     rows = {r["target"]: r for r in m["targets"]}
     assert set(rows) == set(SOCS) and all(r["built"] and r["simulated"] for r in rows.values()), rows
     assert rows["rk3588"]["min_cosine"] > 0.9 and rows["rk3588"]["config"] == best
+    # honest selection: chosen on the even images, reported on the odd ones; a bootstrap says what is resolvable
+    h = m["honest"]
+    built = [r for r in m["sweep"] + m["hybrid"] + m["size_options"] if "error" not in r]
+    assert h["ship"] == ship["config_name"] == max(built, key=lambda r: (r["select_mAP50_95"], r["min_cosine"]))["config"]
+    assert h["selection_images"] == h["report_images"] == SMALL["EVAL_IMAGES"] // 2
+    assert h["report_gap"] == round(h["ship_report"] - h["float_report"], 4)
+    for b in (h["ship_vs_float"], h["best_vs_worst"]):
+        assert b["low"] <= b["high"] and b["resamples"] == SMALL["BOOTSTRAP"] and b["sd"] > 0
+    # the pitfalls: calibration size, wrong colour order, batch size vs core mask, score-sum float16
+    assert [r["images"] for r in m["calibration_curve"]] == SMALL["CALIB_SIZES"]
+    assert m["colour_order"]["wrong"]["config"].endswith("_rgb2bgr")
+    assert m["batch"]["recorded_batch_size"] == 3 and "rknn_batch_size=3" in m["batch"]["pool_rule"]
+    assert "built" in m["score_sum_float16"] and m["score_sum_float16"]["layers"]
+    c = _concluded(m, "05_quantize", ["sweep_axes", "honest_ship", "rescue_tools", "calibration_size", "colour_order",
+                                      "batch_core"])
+    assert c["colour_order"]["value"] == m["headline"]["wrong_colour_order_cost"] == round(
+        m["colour_order"]["right"]["mAP50_95"] - m["colour_order"]["wrong"]["mAP50_95"], 4)
+    assert c["batch_core"]["value"]["pool_refuses"] is True
+    assert (run_dir / "05_quantize" / "calibration_size.png").is_file()
 
 
 def test_06_analyze(run_dir):
@@ -188,7 +232,8 @@ def test_06_analyze(run_dir):
     assert cat["cls_distinct_above_0.01"] < p9["cls_distinct_above_0.01"]
     ids = [c["id"] for c in m["conclusions"]]
     assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "fusion",
-                   "stock_head", "concat_layout", "six_vs_nine", "q_zero"]
+                   "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
+                   "silu_hypotheses"]
     c = {x["id"]: x for x in m["conclusions"]}
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
@@ -200,6 +245,9 @@ def test_06_analyze(run_dir):
     assert adv["disable_rules"] == ["seperate_conv_rs_split"] and adv["box_rows_cosine"] > 0.99, adv
     assert adv["cls_distinct_above_0.01"] < p9["cls_distinct_above_0.01"]
     assert c["stock_head"]["advised"]["mAP50"] == adv["mAP50"] == m["headline"]["stock_head_advised_mAP50"]
+    f_size, q_size = m["ap_by_size"]
+    assert c["ap_by_size"]["value"]["large"] == round(q_size["AP_large"] - f_size["AP_large"], 4)
+    assert c["silu_hypotheses"]["value"]["share_at_0.5"] == c["silu_collapse"]["value"]
     for v in ("relu", "silu"):
         assert m["analysis"][v]["rows"] and Path(m["analysis"][v]["report"]).is_file()
     for png in ("layer_cosine.png", "score_histograms.png", "float_vs_int8.png"):
@@ -229,6 +277,10 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert set(m["tiling"]) == {"whole frame", "tiles", "cascade"} and m["tiling"]["tiles"]["objects"] > 0
     assert all(m["timings"]["1"][k]["median"] > 0 for k in ("preprocess_ms", "inference_ms", "postprocess_ms",
                                                             "end_to_end_ms"))
+    assert m["tile_merge"]["tiles"] > 1 and m["tile_merge"]["merged"] <= m["tile_merge"]["tile_boxes"]
+    assert (run_dir / "07_deploy" / "tile_merge.png").is_file()
+    c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling"])
+    assert c["tiling"]["value"] == {"whole": m["tiling"]["whole frame"]["recall"], "tiles": m["tiling"]["tiles"]["recall"]}
     # the runner imports no torch or ultralytics
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtime; "
             "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics')]; assert not bad, bad")

@@ -43,3 +43,24 @@ def test_papermill_reads_every_parameter():
         inferred = papermill.inspect_notebook(str(path))
         assert set(inferred) == set(notebook_parameters(path)), path.name
         assert all(p["inferred_type_name"] != "None" for p in inferred.values()), inferred
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_long_notebooks_open_with_their_contents(path):
+    """More than five sections: the first cell lists them, in order (a stale list is worse than none)."""
+    nb = json.loads(path.read_text())
+    heads = [ln[3:].split(" · ", 1)[-1] for c in nb["cells"] if c["cell_type"] == "markdown"
+             for ln in "".join(c["source"]).splitlines() if ln.startswith("## ")]
+    first = "".join(nb["cells"][0]["source"])
+    if len(heads) <= 5:
+        assert "**Contents.**" not in first
+        return
+    listed = first.split("**Contents.**", 1)[1].strip().splitlines()
+    assert listed == [f"{k + 1}. {h}" for k, h in enumerate(heads)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_ends_with_computed_conclusions(path):
+    """The last code cell records conclusions computed by helpers.findings (06, 08: their own finders)."""
+    code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    assert "findings." in code[-1] and "conclusions" in code[-1], path.name

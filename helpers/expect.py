@@ -1,0 +1,102 @@
+"""Each notebook's key expectation, checked where the user runs it, with what went wrong and what to try.
+
+``stage_checks(stage, record)`` reads only what the stage records; ``report`` shows the checks and raises
+:class:`ExpectationFailed` when one that later notebooks depend on failed (``stop``), after the stage has
+recorded its metrics, so nothing is lost. A failed ``warn`` check is shown, not raised: the next notebook
+is the place to find out why (05's INT8 margin is what 06 analyses). The main job is therefore also a check
+of the user's environment and model, not only the chain test.
+"""
+
+from __future__ import annotations
+
+#: thresholds, one place
+PARITY_COSINE = 0.9999   # onnxruntime vs PyTorch (03)
+FP16_COSINE = 0.999      # FP16 simulator vs onnxruntime (04)
+INT8_MAP50_MARGIN = 0.05  # INT8 may trail float by this much mAP50 (05)
+DETECTS_MAP50 = 0.15     # a trained model detects at all (01)
+
+
+class ExpectationFailed(RuntimeError):
+    """A notebook's key expectation failed; the message says what to try."""
+
+
+def _check(cid: str, ok: bool, what: str, fix: str, stop: bool = True) -> dict:
+    return {"id": cid, "ok": bool(ok), "stop": stop, "what": what, "fix": "" if ok else fix}
+
+
+def _train(m):
+    r = m["variants"].get("relu") or next(iter(m["variants"].values()))
+    out = [_check("detects", r["mAP50"] >= DETECTS_MAP50, f"the ReLU model's val mAP50 is {r['mAP50']:.4f} "
+                  f"(expected ≥ {DETECTS_MAP50})", "train longer (EPOCHS), check the labels with the dataset "
+                  "tables above, or start from weights (WEIGHTS)", stop=False)]
+    use = m.get("stride_usage", {}).get("relu")
+    if use:
+        silent = [k for k, v in use.items() if v == 0]
+        out.append(_check("strides_fire", not silent, "every stride produces detections" if not silent else
+                          f"stride(s) {', '.join(silent)} produce no detection", "set FIT_BOXES=True and retrain, "
+                          "or check that your data has objects large enough for the coarse strides", stop=False))
+    return out
+
+
+def _patch(m):
+    out = []
+    if "numpy_decode_max_diff_px" in m:
+        d = m["numpy_decode_max_diff_px"]
+        out.append(_check("numpy_decode", d < 1e-3, f"numpy decode vs helpers' decoder: {d:.2g} px",
+                          "the board decoder and the textbook decode disagree: report it"))
+    return out + [_check("parity", m["parity_ok"], f"patched head vs ultralytics: box diff {m['max_box_diff_px']:.2g} px, "
+                   f"{m['final_unmatched']} unmatched detections", "the head patch does not fit this model's Detect "
+                   "layer: check MODEL and the ultralytics version (requirements.txt pins it)")]
+
+
+def _export(m):
+    return [_check("onnx_parity", m["min_cosine"] > PARITY_COSINE, f"onnxruntime vs PyTorch: lowest cosine "
+                   f"{m['min_cosine']:.7f}", "re-export with the pinned onnx/torch versions (scripts/setup.sh); an opset "
+                   "other than 12 can change op semantics"),
+            _check("patched_ops", not m["flagged_in_patched"], f"ops the NPU cannot take in the patched graphs: "
+                   f"{m['flagged_in_patched'] or 'none'}", "the patch left DFL or decode ops in the graph: see 02")]
+
+
+def _convert(m):
+    rgb = m["channel_order"][0]["min cosine vs onnxruntime"]
+    return [_check("fp16_cosine", m["fp16"]["min_cosine"] > FP16_COSINE, f"FP16 vs onnxruntime: lowest cosine "
+                   f"{m['fp16']['min_cosine']}", "check mean/std (0, 255) and that the toolkit is 2.5.0; a cosine "
+                   "well below 1 in FP16 means the graph was changed, not rounded"),
+            _check("rgb_input", rgb > FP16_COSINE, f"RGB input: lowest cosine {rgb}", "the input the build expects "
+                   "is NHWC uint8 RGB; check the preprocessing")]
+
+
+def _quantize(m):
+    ship, f = m["ship"], m["onnx_map"]
+    return [_check("int8_margin", ship["mAP50"] >= f["mAP50"] - INT8_MAP50_MARGIN,
+                   f"INT8 ({ship['config_name']}) mAP50 {ship['mAP50']} vs float {f['mAP50']} (margin "
+                   f"{INT8_MAP50_MARGIN})", "06 shows which layers lose it: try per-channel, kl_divergence or mmse, "
+                   "hybrid layers, a larger calibration set (section 8), or the ReLU model if this is SiLU",
+                   stop=False)]
+
+
+def _deploy(m):
+    return [_check("runner_equals_notebook", m["runner_equals_notebook"], "the bundle's runner gives the notebook's "
+                   "detections" if m["runner_equals_notebook"] else "the bundle's runner differs from the notebook",
+                   "compare config.json (conf, iou, score_sum) with the notebook's settings; rebuild the bundle"),
+            _check("pool_equals_single", m["pool_equals_single"], "the ordered pool returns the single context's "
+                   "results in order", "the pool reordered or lost frames: report it with the frames' names")]
+
+
+CHECKS = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
+          "05_quantize": _quantize, "07_deploy": _deploy}
+
+
+def stage_checks(stage: str, record: dict) -> list[dict]:
+    return CHECKS[stage](record)
+
+
+def report(checks: list[dict]):
+    """Show the checks; raise :class:`ExpectationFailed` for failed ``stop`` checks (a warning for the others)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n".join(f"- {'✅' if c['ok'] else ('❌' if c['stop'] else '⚠️')} **{c['id']}**: {c['what']}"
+                               + (f" — try: {c['fix']}" if c["fix"] else "") for c in checks)))
+    failed = [c for c in checks if not c["ok"] and c["stop"]]
+    if failed:
+        raise ExpectationFailed("; ".join(f"{c['id']}: {c['what']} — try: {c['fix']}" for c in failed))
