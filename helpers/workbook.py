@@ -4,7 +4,8 @@
     python -m helpers.workbook run --run-dir runs/try --only 01 02 -p EPOCHS=5
 
 Executed notebooks go to ``<run>/notebooks/``; a short summary of what each stage
-measured goes to ``<run>/summary.md`` (and ``summary.json``).
+measured goes to ``<run>/summary.md`` (and ``summary.json``); an HTML rendering of every executed
+notebook and of the summary goes to ``<run>/html/`` (open ``index.html``: no Jupyter needed).
 """
 
 from __future__ import annotations
@@ -110,6 +111,35 @@ def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
     return "\n".join(lines)
 
 
+def render_html(executed_notebook: Path, out_dir: Path) -> Path:
+    """One executed notebook as a standalone HTML page (nbconvert, images embedded), written atomically."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed_notebook), as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    target = Path(out_dir) / (Path(executed_notebook).stem + ".html")
+    atomic_write_text(target, body)
+    return target
+
+
+def render_index(run_dir: Path) -> Path:
+    """``<run>/html/index.html``: the run's summary (Markdown rendered) and a link to every rendered notebook."""
+    import html
+
+    import mistune
+
+    out = run_dir / "html"
+    pages = sorted(p.name for p in out.glob("[0-9][0-9]_*.html"))
+    summary = (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else ""
+    links = "".join(f'<li><a href="{html.escape(p)}">{html.escape(p[:-5])}</a></li>' for p in pages)
+    page = (f"<!doctype html><meta charset='utf-8'><title>{html.escape(str(run_dir))}</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 8px}</style>"
+            f"<h1>Notebooks</h1><ul>{links}</ul>{mistune.html(summary)}")
+    return atomic_write_text(out / "index.html", page)
+
+
 def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_output: bool = False) -> list[dict]:
     run_dir = resolve_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,12 +151,17 @@ def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_outp
                    if e["notebook"][:2] not in wanted]
     for nb in notebooks(only):
         print(f"[workbook] {nb.name} ...", flush=True)
-        rec = execute(nb, run_dir, parameters, log_output)
+        try:
+            rec = execute(nb, run_dir, parameters, log_output)
+        finally:  # a failed notebook is rendered too: its HTML shows where it stopped
+            if (run_dir / "notebooks" / nb.name).is_file():
+                render_html(run_dir / "notebooks" / nb.name, run_dir / "html")
         print(f"[workbook] {nb.name} done in {rec['seconds']} s -> {rec['output']}", flush=True)
         executed.append(rec)
         records = sorted(earlier + executed, key=lambda e: e["notebook"])
         write_json(run_dir / "summary.json", {"executed": records})
         atomic_write_text(run_dir / "summary.md", summarize(run_dir, records))
+        render_index(run_dir)
     print(summarize(run_dir, executed))
     return executed
 

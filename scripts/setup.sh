@@ -54,4 +54,7 @@ if ! ls "$lite"/rknn_toolkit_lite2-*.whl >/dev/null 2>&1; then
     --platform manylinux_2_17_aarch64 --python-version 3.11 --implementation cp \
     "rknn-toolkit-lite2==$ver" -d "$lite"
 fi
+# The project's Jupyter settings (jupyter/README.md): no news or update checks, root allowed.
+install -D -m 644 jupyter/overrides.json .venv/share/jupyter/lab/settings/overrides.json
+install -D -m 644 jupyter/jupyter_server_config.json .venv/etc/jupyter/jupyter_server_config.json
 echo "setup: .venv ready ($(.venv/bin/python --version))"

@@ -36,3 +36,21 @@ def test_06_needs_a_relu_model():
     stages.require_relu({"relu": {}, "silu": {}})
     with pytest.raises(ValueError, match=r"01 recorded only \['silu'\]: run 01 with WEIGHTS"):
         stages.require_relu({"silu": {}})
+
+
+def test_a_run_is_readable_without_jupyter(tmp_path):
+    """workbook.render_html / render_index: every executed notebook and the summary as HTML in <run>/html."""
+    import nbformat
+
+    from helpers import workbook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 01 · A title"),
+                                         nbformat.v4.new_code_cell("1 + 1", outputs=[nbformat.v4.new_output(
+                                             "execute_result", data={"text/plain": "2"}, execution_count=1)])])
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, str(tmp_path / "notebooks" / "01_train_relu.ipynb"))
+    (tmp_path / "summary.md").write_text("# Workbook run\n\n| notebook | seconds |\n|---|---:|\n| 01_train_relu.ipynb | 3 |\n")
+    page = workbook.render_html(tmp_path / "notebooks" / "01_train_relu.ipynb", tmp_path / "html")
+    assert page.name == "01_train_relu.html" and "A title" in page.read_text()
+    index = workbook.render_index(tmp_path).read_text()
+    assert 'href="01_train_relu.html"' in index and "<table>" in index
