@@ -598,9 +598,21 @@ def deploy_conclusions(m: dict) -> list[dict]:
     return out
 
 
+def analyze_conclusions(m: dict) -> list[dict]:
+    """06's conclusions from what 06 records."""
+    return conclusions(m["map_table"], m["silu_vs_relu"], m["layouts"], m["stock_head"], m["analysis"],
+                       m.get("model_family") or (), m.get("stock_head_advised"), m.get("ap_by_size") or ())
+
+
+def pose_stage_conclusions(m: dict) -> list[dict]:
+    """08's conclusions from what 08 records."""
+    return pose_conclusions(m["transplant"], m["ncnn"]["relu"], m["ncnn"]["silu"], m["ncnn_runs"],
+                            m["ncnn_fp16_flag_effect"], m["latency"], m["rknn"])
+
+
 STAGE_CONCLUSIONS = {"01_train": train_conclusions, "02_patch": patch_conclusions, "03_export": export_conclusions,
                      "04_convert": convert_conclusions, "05_quantize": quantize_conclusions,
-                     "07_deploy": deploy_conclusions}
+                     "06_analyze": analyze_conclusions, "07_deploy": deploy_conclusions, "08_pose": pose_stage_conclusions}
 
 
 def stage_conclusions(stage: str, m: dict) -> list[dict]:

@@ -235,6 +235,7 @@ def test_06_analyze(run_dir):
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
                    "silu_hypotheses"]
     c = {x["id"]: x for x in m["conclusions"]}
+    assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]  # re-derived
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50
@@ -322,6 +323,7 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
     found = m["conclusions"][-1]
     assert found["id"] == "model_family" and "different epochs" not in found["text"]
+    assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]
     assert found["value"]["int8_loss"] == {k: round(r["float mAP50"] - r["INT8 mAP50"], 4) for k, r in rows.items()}
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
 
@@ -369,6 +371,7 @@ def test_08_pose(run_dir):
     assert table["onnxruntime float32"]["pose_mAP50_95"] == m["scores"]["onnxruntime float32"]["pose_mAP50_95"]
     assert [c["id"] for c in m["conclusions"]] == ["pose_transplant", "ncnn_fusion", "ncnn_fp16", "ncnn_speed",
                                                    "rknn_pose"]
+    assert json.loads(json.dumps(findings.stage_conclusions("08_pose", m))) == m["conclusions"]  # re-derived
     assert m["headline"]["ncnn_relu_fused"] == 63
     # the pose bundle: its runner, as a separate program, on a video, with ncnn and with the simulator
     for backend, d in m["deployed"].items():
