@@ -202,6 +202,19 @@ def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float
     return w.interactive(draw, index=index, conf=c, iou=u)
 
 
+def grid_caption(es, panels: dict[str, list], indices, conf: float, iou: float) -> str:
+    """What to see in a comparison grid: each image's detection count per panel, and where they differ."""
+    parts, differ = [], []
+    for i in indices:
+        n = {k: len(d) for k, d in viewer_detections(es, panels, i, conf, iou).items()}
+        parts.append(f"{es.images[i].path.name}: " + ", ".join(f"{k} {v}" for k, v in n.items()))
+        if len(set(n.values())) > 1:
+            differ.append(es.images[i].path.name)
+    return (f"Detections at conf {conf} — " + "; ".join(parts) + ". "
+            + (f"The counts differ on {', '.join(differ)}: look there for the boxes INT8 moved, lost or added."
+               if differ else "Every image keeps its count: what differs is the last digits of scores and box edges."))
+
+
 def viewer_detections(es, panels: dict[str, list], index: int, conf: float, iou: float) -> dict:
     """The detections the viewer draws for one image: ``{panel: Detections}``."""
     from .board.postprocess import postprocess
