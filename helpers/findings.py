@@ -416,7 +416,9 @@ def export_conclusions(m: dict) -> list[dict]:
             {"id": "npu_ops", "value": flagged, "text":
              (f"The stock graph carries ops the NPU leaves to the CPU or that break its build ({', '.join(flagged)}); "
               "the patched graphs carry none of them." if not m["flagged_in_patched"] else
-              f"The patched graphs still carry flagged ops ({m['flagged_in_patched']}): look at 02's patch.")}]
+              f"The patched graphs still carry flagged ops ({m['flagged_in_patched']}): a YOLO11 attention block has a "
+              "Softmax of its own, which the NPU builds; any other op there means the patch left DFL or decode ops in "
+              "the graph (see 02).")}]
 
 
 def convert_conclusions(m: dict) -> list[dict]:

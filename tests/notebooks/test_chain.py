@@ -311,6 +311,9 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     m01 = artifacts.read_metrics(other, "01_train")
     assert m01["model"] == "yolo11n" and m01["variants"]["relu"]["activation_census"]["SiLU"] == 0
     assert artifacts.read_metrics(other, "02_patch")["parity_ok"] is True
+    # YOLO11's attention keeps one Softmax in the patched graph: named, a warning, not a stop
+    checks = {c["id"]: c for c in artifacts.read_metrics(other, "03_export")["expectations"]}
+    assert checks["patched_ops"]["ok"] is False and checks["patched_ops"]["stop"] is False, checks
     _execute("06", run_dir, COMPARE_RUN=str(other))
     m = artifacts.read_metrics(run_dir, "06_analyze")
     rows = {r["model"]: r for r in m["model_family"]}
