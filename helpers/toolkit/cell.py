@@ -64,8 +64,13 @@ def own_prints(log_file) -> str:
     return p.read_text(errors="replace").rstrip("\n") if p.is_file() else ""
 
 
+class _Args(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit(); a magic must not end the kernel
+        raise ValueError(f"%%toolkit: {message} (usage: %%toolkit --in a,b --out c --workdir \"path\")")
+
+
 def _parse(line: str):
-    p = argparse.ArgumentParser(prog="%%toolkit", add_help=False)
+    p = _Args(prog="%%toolkit", add_help=False)
     p.add_argument("--in", dest="inputs", default="")
     p.add_argument("--out", dest="outputs", default="")
     p.add_argument("--workdir", default=None)

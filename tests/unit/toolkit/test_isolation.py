@@ -39,3 +39,6 @@ def test_toolkit_cell_runs_in_a_child_and_survives_exit(tmp_path):
     with pytest.raises(ToolkitError, match="defined no z"):
         cell.run_cell("y = 1", {}, ["z"], tmp_path / "missing")
     assert cell._parse("--in a,b --out c --workdir w") == (["a", "b"], ["c"], "w", 1800)
+    assert cell._parse('--out c --workdir "a folder/w"')[2] == "a folder/w"  # a quoted path with a space
+    with pytest.raises(ValueError, match="unrecognized arguments: folder"):  # never argparse's exit()
+        cell._parse("--workdir a folder")
