@@ -355,16 +355,15 @@ def strides_fire(m: dict) -> dict:
     use = m["stride_usage"]["relu"]
     silent = [k for k, v in use.items() if v == 0]
     init = m["variants"]["relu"].get("initial_box_px") or {}
-    unfit = {s: 15 * int(s) for s in init}
+    unfit = {k[1:]: 15 * int(k[1:]) for k in use}  # an untrained head: 7.5 of 16 bins a side, 15 strides wide
     text = ("Every stride produces final detections on the val set (" + ", ".join(f"{k}: {v}" for k, v in use.items())
             + ")." if not silent else f"Stride(s) {', '.join(silent)} never fire here: their outputs carry nothing "
             "to quantize (05/06 will show them as all-zero); retrain with FIT_BOXES=True or larger objects.")
-    if init:
-        text += (" The untrained head's first boxes are " + ", ".join(f"{unfit[s]:.0f} px at stride {s}" for s in init)
-                 + f" ({m['imgsz']}-px input); FIT_BOXES started them at "
-                 + ", ".join(f"{v:.0f}" for v in init.values()) + " px. A first box wider than the image is never "
-                 "the assigner's best match, so without FIT_BOXES the stride whose boxes start too large never gets "
-                 "a training target.")
+    text += (" The untrained head's first boxes are " + ", ".join(f"{v:.0f} px at stride {s}" for s, v in unfit.items())
+             + f" ({m['imgsz']}-px input)" + ("; FIT_BOXES started them at " + ", ".join(f"{v:.0f}" for v in init.values())
+                                             + " px" if init else ", and FIT_BOXES was off")
+             + ". A first box wider than the image is never the assigner's best match, so without FIT_BOXES the stride "
+               "whose boxes start too large never gets a training target.")
     return {"id": "strides_fire", "value": silent, "holds": not silent, "text": text}
 
 
