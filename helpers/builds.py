@@ -210,3 +210,32 @@ def export_size_cost(weights, onnx, row: dict, small: int, imgsz: int, cfg: Buil
             {"imgsz": imgsz, "onnx_MB": round(big.stat().st_size / 2**20, 3),
              "rknn_MB": round(res["rknn_bytes"] / 2**20, 3), "build_s": res["build_seconds"],
              "pixels_per_frame": imgsz * imgsz}]
+
+
+def colour_order_cost(onnx, cfg: BuildConfig, right_row: dict, es: EvalSet, ref_outputs, names, dataset,
+                      out_dir) -> dict:
+    """``cfg`` built again with the calibration images' channels swapped (``quant_img_RGB2BGR``), against the
+    row of the right build: mAP, lowest output and class-output cosine of both."""
+    import dataclasses
+
+    def summary(row: dict) -> dict:
+        return {**{k: row.get(k) for k in ("config", "mAP50", "mAP50_95", "min_cosine")},
+                "min_cls_cosine": min((v for k, v in row.get("cosine", {}).items() if k.startswith("cls")),
+                                      default=None)}
+    wrong, _ = sweep(onnx, [dataclasses.replace(cfg, quant_img_RGB2BGR=True)], es, ref_outputs, names, dataset,
+                     out_dir, progress=False)
+    return {"right": summary(right_row), "wrong": summary(wrong[0])}
+
+
+def score_sum_float16(onnx, cfg: BuildConfig, dataset, workdir) -> dict:
+    """Hybrid quantization with the score-sum branch (the ReduceSum tensors and the score_sum outputs) kept in
+    float16: does the toolkit build it? (Field notes saw step 2 abort the process; the build runs in a child.)"""
+    import dataclasses
+
+    from .toolkit.jobs import hybrid_layer_names
+
+    layers = tuple(n for n in hybrid_layer_names(onnx, cfg, dataset, Path(workdir) / "names")
+                   if n.startswith("score_sum") or "ReduceSum" in n)
+    attempt = try_build(onnx, dataclasses.replace(cfg, float_layers=layers), dataset, workdir)
+    return {"layers": list(layers), "built": attempt["built"],
+            "error": None if attempt["built"] else f"{attempt['step']}: {attempt['reason']}"}
