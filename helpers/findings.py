@@ -7,6 +7,7 @@ test re-derives each ``value`` from the recorded metrics, so a sentence can neve
 from __future__ import annotations
 
 from .comparisons import map_row, op_counts
+from .selection import within_noise
 
 #: mAP50 lost to INT8 up to which "INT8 keeps the accuracy"
 INT8_KEEPS_MAP50 = 0.02
@@ -477,7 +478,7 @@ def sweep_axes(m: dict) -> dict:
 def honest_ship(m: dict) -> dict:
     h = m["honest"]
     sv, bw = h["ship_vs_float"], h["best_vs_worst"]
-    noise = bw["low"] <= 0 <= bw["high"]
+    noise = within_noise(bw)
     text = (f"{h['ship']} was chosen on {h['selection_images']} images (mAP50-95 {h['ship_select']}) and reported on "
             f"the other {h['report_images']}: {h['ship_report']} against float's {h['float_report']} there "
             f"(Δ {h['report_gap']:+.4f}). Over all images, INT8 − float is {sv['difference']:+.4f} "

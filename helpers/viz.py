@@ -148,14 +148,9 @@ def plot_score_histograms(series: dict[str, np.ndarray], floor: float = 0.01, bi
 def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, iou: float = 0.45,
                  use_score_sum: bool = True) -> list[np.ndarray]:
     """One val image drawn with the detections of each runtime in ``panels`` ({label: outputs per image})."""
-    from .board.postprocess import postprocess
-
-    im = es.images[index]
-    orig = cv2.imread(str(im.path))
+    orig = cv2.imread(str(es.images[index].path))
     out = []
-    for label, outputs in panels.items():
-        d = postprocess(outputs[index], (es.imgsz, es.imgsz), conf, iou, letterbox=im.letterbox,
-                        use_score_sum=use_score_sum)
+    for label, d in viewer_detections(es, panels, index, conf, iou, use_score_sum).items():
         pic = draw_detections(orig, d.boxes, d.scores, d.classes, es.names)
         cv2.putText(pic, f"{label}: {len(d)}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
         out.append(pic)
@@ -215,13 +210,14 @@ def grid_caption(es, panels: dict[str, list], indices, conf: float, iou: float) 
                if differ else "Every image keeps its count: what differs is the last digits of scores and box edges."))
 
 
-def viewer_detections(es, panels: dict[str, list], index: int, conf: float, iou: float) -> dict:
-    """The detections the viewer draws for one image: ``{panel: Detections}``."""
+def viewer_detections(es, panels: dict[str, list], index: int, conf: float, iou: float,
+                      use_score_sum: bool = True) -> dict:
+    """The detections drawn for one image (the grid, the viewer): ``{panel: Detections}``, original pixels."""
     from .board.postprocess import postprocess
 
     im = es.images[index]
-    return {name: postprocess(outs[index], (es.imgsz, es.imgsz), conf, iou, letterbox=im.letterbox)
-            for name, outs in panels.items()}
+    return {name: postprocess(outs[index], (es.imgsz, es.imgsz), conf, iou, letterbox=im.letterbox,
+                              use_score_sum=use_score_sum) for name, outs in panels.items()}
 
 
 def pose_samples(info, files, skeleton=()) -> list:
