@@ -1,3 +1,4 @@
+import atexit
 import os
 import shutil
 import socket
@@ -12,7 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # ultralytics reads these once, at import: a throw-away config folder, offline, no pip installs
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-tests-"))
+if "YOLO_CONFIG_DIR" not in os.environ:
+    _CFG_DIR = tempfile.mkdtemp(prefix="yolo-cfg-tests-")
+    os.environ["YOLO_CONFIG_DIR"] = _CFG_DIR
+    atexit.register(shutil.rmtree, _CFG_DIR, ignore_errors=True)  # leave nothing behind in /tmp
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_AUTOINSTALL"] = "0"
 
