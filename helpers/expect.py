@@ -14,6 +14,9 @@ PARITY_COSINE = 0.9999   # onnxruntime vs PyTorch (03)
 FP16_COSINE = 0.999      # FP16 simulator vs onnxruntime (04)
 INT8_MAP50_MARGIN = 0.05  # INT8 may trail float by this much mAP50 (05)
 DETECTS_MAP50 = 0.15     # a trained model detects at all (01)
+NCNN_COSINE = 0.999      # ncnn fp32 vs onnxruntime (08)
+POSE_FP16_MARGIN = 0.02  # ncnn fp16 pose mAP50-95 may trail ncnn fp32 by this much (08)
+POSE_INT8_MARGIN = 0.1   # RKNN INT8 pose mAP50-95 may trail the FP16 build by this much (08; a small, young model)
 
 
 class ExpectationFailed(RuntimeError):
@@ -85,8 +88,39 @@ def _deploy(m):
                    "results in order", "the pool reordered or lost frames: report it with the frames' names")]
 
 
+def _pose(m):
+    par = m["parity"].values()
+    kpt = max(p["final_max_kpt_diff_px"] for p in par)
+    unmatched = sum(p["final_unmatched"] for p in par)
+    runs = {(r["runtime"], r["threads"]): r for r in m["ncnn_runs"]}
+    fp32, fp16 = runs[("ncnn fp32", 1)], runs[("ncnn fp16", 1)]
+    builds = {b["build"]: b for b in m["rknn"]}
+    f, q = builds["FP16"], builds["INT8"]
+    fused = sum(m["ncnn"]["relu"]["fused"].values())
+    bad_bundle = [k for k, d in m["deployed"].items() if not d["equals_notebook"]]
+    return [_check("pose_parity", m["parity_ok"], f"both pose heads + the board decoder vs ultralytics' predict: "
+                   f"keypoints within {kpt:.2g} px, {unmatched} unmatched detections", "the pose head patch does not "
+                   "fit this model's Pose layer: check MODEL and the ultralytics version (requirements.txt pins it)"),
+            _check("ncnn_matches_onnx", fp32["min_cosine"] > NCNN_COSINE, f"ncnn fp32 vs onnxruntime: lowest output "
+                   f"cosine {fp32['min_cosine']}", "pnnx changed the graph: read its log (pnnx_work/pnnx.log) and "
+                   "check the pinned pnnx/ncnn versions"),
+            _check("ncnn_fp16_margin", fp16["pose_mAP50_95"] >= fp32["pose_mAP50_95"] - POSE_FP16_MARGIN,
+                   f"ncnn fp16 pose mAP50-95 {fp16['pose_mAP50_95']} vs fp32 {fp32['pose_mAP50_95']} (margin "
+                   f"{POSE_FP16_MARGIN})", "ship the fp32 .bin, or look for an output whose values exceed fp16's "
+                   "range (the cosines above)", stop=False),
+            _check("relu_fused", fused > 0, f"ncnn folded {fused} activations into their convolutions",
+                   "the model is not ReLU (see the census), or pnnx did not optimise: check its log", stop=False),
+            _check("int8_pose_margin", q["pose_mAP50_95"] >= f["pose_mAP50_95"] - POSE_INT8_MARGIN,
+                   f"RKNN INT8 pose mAP50-95 {q['pose_mAP50_95']} vs FP16 {f['pose_mAP50_95']} (margin "
+                   f"{POSE_INT8_MARGIN})", "the per-output cosines above show which branch loses it: keep it in "
+                   "float16 (the hybrid row), or calibrate with more images", stop=False),
+            _check("bundle_equals_notebook", not bad_bundle, "the pose bundle's runner gives the notebook's detections "
+                   "and keypoints" + (f", except with {', '.join(bad_bundle)}" if bad_bundle else ""),
+                   "compare the bundle's config.json (conf, iou, kpt_shape) with the notebook's settings")]
+
+
 CHECKS = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
-          "05_quantize": _quantize, "07_deploy": _deploy}
+          "05_quantize": _quantize, "07_deploy": _deploy, "08_pose": _pose}
 
 
 def stage_checks(stage: str, record: dict) -> list[dict]:

@@ -1,0 +1,59 @@
+"""helpers.expect: each check reads only the record, says what to try when it fails, and only stop-checks raise."""
+
+import copy
+
+import pytest
+
+from helpers import expect
+
+
+def _pose_record():
+    parity = {"final_max_kpt_diff_px": 6e-5, "final_unmatched": 0}
+    runs = [{"runtime": rt, "threads": t, "min_cosine": 1.0, "pose_mAP50_95": mp}
+            for rt, mp in (("ncnn fp32", 0.69), ("ncnn fp16", 0.69)) for t in (1, 2)]
+    return {"parity": {"rknn": dict(parity), "ncnn": dict(parity)}, "parity_ok": True, "ncnn_runs": runs,
+            "ncnn": {"relu": {"fused": {"ReLU": 63}}},
+            "rknn": [{"build": "FP16", "pose_mAP50_95": 0.69}, {"build": "INT8", "pose_mAP50_95": 0.68}],
+            "deployed": {"ncnn": {"equals_notebook": True}, "simulator": {"equals_notebook": True}}}
+
+
+def _by_id(checks):
+    return {c["id"]: c for c in checks}
+
+
+def test_pose_checks_pass_on_a_good_record():
+    checks = expect.stage_checks("08_pose", _pose_record())
+    assert all(c["ok"] and c["fix"] == "" for c in checks)
+    assert {c["id"] for c in checks if c["stop"]} == {"pose_parity", "ncnn_matches_onnx", "bundle_equals_notebook"}
+
+
+@pytest.mark.parametrize("spoil, failing, stops", [
+    (lambda m: m.update(parity_ok=False), "pose_parity", True),
+    (lambda m: m["ncnn_runs"][0].update(min_cosine=0.98), "ncnn_matches_onnx", True),
+    (lambda m: m["ncnn_runs"][2].update(pose_mAP50_95=0.60), "ncnn_fp16_margin", False),
+    (lambda m: m["ncnn"]["relu"].update(fused={}), "relu_fused", False),
+    (lambda m: m["rknn"][1].update(pose_mAP50_95=0.50), "int8_pose_margin", False),
+    (lambda m: m["deployed"]["simulator"].update(equals_notebook=False), "bundle_equals_notebook", True),
+])
+def test_each_pose_check_fails_alone_and_says_what_to_try(spoil, failing, stops):
+    m = copy.deepcopy(_pose_record())
+    spoil(m)
+    checks = _by_id(expect.stage_checks("08_pose", m))
+    assert [k for k, c in checks.items() if not c["ok"]] == [failing]
+    assert checks[failing]["fix"] and checks[failing]["stop"] is stops
+    if stops:
+        with pytest.raises(expect.ExpectationFailed, match=failing):
+            expect.report(list(checks.values()))
+    else:
+        expect.report(list(checks.values()))  # a warning is shown, not raised
+
+
+def test_bundle_check_names_the_backend_that_differs():
+    m = _pose_record()
+    m["deployed"]["ncnn"]["equals_notebook"] = False
+    assert "except with ncnn" in _by_id(expect.stage_checks("08_pose", m))["bundle_equals_notebook"]["what"]
+
+
+def test_every_stage_with_checks_is_known():
+    assert set(expect.CHECKS) == {"01_train", "02_patch", "03_export", "04_convert", "05_quantize", "07_deploy",
+                                  "08_pose"}
