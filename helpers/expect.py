@@ -16,6 +16,7 @@ INT8_MAP50_MARGIN = 0.05  # INT8 may trail float by this much mAP50 (05)
 DETECTS_MAP50 = 0.15     # a trained model detects at all (01)
 NCNN_COSINE = 0.999      # ncnn fp32 vs onnxruntime (08)
 POSE_FP16_MARGIN = 0.02  # ncnn fp16 pose mAP50-95 may trail ncnn fp32 by this much (08)
+REPRODUCE_MAP = 1e-4    # 06's rebuild of 05's INT8 model gives 05's mAP on the same images (06)
 POSE_INT8_MARGIN = 0.1   # RKNN INT8 pose mAP50-95 may trail the FP16 build by this much (08; a small, young model)
 
 
@@ -80,6 +81,22 @@ def _quantize(m):
                    stop=False)]
 
 
+def _analyze(m):
+    five = m["from_05"]
+    rows = {r["runtime"]: r for r in m["map_table"] if r["variant"] == five["variant"]}
+    flt, q = rows.get("onnxruntime float32"), rows.get("RKNN INT8 simulator")
+    keys = ("mAP50", "mAP50_95")
+    if not (flt and q) or any(flt[k] != five["float"][k] for k in (*keys, "detections")):
+        return [_check("int8_reproduces_05", True, "05 and 06 evaluated different images (their EVAL_IMAGES differ) "
+                       "or another model: 06's INT8 figures are not compared with 05's", "")]
+    diff = max(abs(q[k] - five["int8"][k]) for k in keys)
+    return [_check("int8_reproduces_05", diff <= REPRODUCE_MAP, f"06 rebuilt 05's INT8 configuration "
+                   f"({five['int8']['config_name']}) and measured mAP50 {q['mAP50']} / mAP50-95 {q['mAP50_95']} on "
+                   f"the same images; 05 recorded {five['int8']['mAP50']} / {five['int8']['mAP50_95']}",
+                   "an artifact of 05 is older than its settings: re-run 05, then 06; if it persists, the toolkit's "
+                   "build is not deterministic here (report it)")]
+
+
 def _deploy(m):
     return [_check("runner_equals_notebook", m["runner_equals_notebook"], "the bundle's runner gives the notebook's "
                    "detections" if m["runner_equals_notebook"] else "the bundle's runner differs from the notebook",
@@ -120,7 +137,7 @@ def _pose(m):
 
 
 CHECKS = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
-          "05_quantize": _quantize, "07_deploy": _deploy, "08_pose": _pose}
+          "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy, "08_pose": _pose}
 
 
 def stage_checks(stage: str, record: dict) -> list[dict]:

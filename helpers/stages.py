@@ -30,6 +30,7 @@ INPUTS: dict[str, dict[str, tuple[str, str]]] = {
                     "variants": ("01_train", "variants"), "data_yaml": ("01_train", "data_yaml")},
     "06_analyze": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "ship": ("05_quantize", "ship"),
                    "calibration": ("05_quantize", "calibration"), "variants": ("01_train", "variants"),
+                   "variant_05": ("05_quantize", "variant"), "float_05": ("05_quantize", "onnx_map"),
                    "data_yaml": ("01_train", "data_yaml")},
     "07_deploy": {"ship": ("05_quantize", "ship"), "calibration": ("05_quantize", "calibration"),
                   "model_onnx": ("05_quantize", "onnx"), "imgsz": ("03_export", "imgsz"),

@@ -236,6 +236,8 @@ def test_06_analyze(run_dir):
                    "silu_hypotheses"]
     c = {x["id"]: x for x in m["conclusions"]}
     assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]  # re-derived
+    (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
+    assert check["id"] == "int8_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50

@@ -55,5 +55,31 @@ def test_bundle_check_names_the_backend_that_differs():
 
 
 def test_every_stage_with_checks_is_known():
-    assert set(expect.CHECKS) == {"01_train", "02_patch", "03_export", "04_convert", "05_quantize", "07_deploy",
-                                  "08_pose"}
+    from helpers.artifacts import STAGES
+
+    assert set(expect.CHECKS) == set(STAGES)  # every notebook checks its key expectation
+
+
+def _analyze_record(int8_map50=0.8841, float_detections=1765):
+    rows = [{"variant": "relu", "runtime": "onnxruntime float32", "mAP50": 0.8872, "mAP50_95": 0.7443,
+             "detections": float_detections},
+            {"variant": "relu", "runtime": "RKNN INT8 simulator", "mAP50": int8_map50, "mAP50_95": 0.7447},
+            {"variant": "silu", "runtime": "RKNN INT8 simulator", "mAP50": 0.5, "mAP50_95": 0.4}]
+    return {"map_table": rows, "from_05": {"variant": "relu",
+                                           "float": {"mAP50": 0.8872, "mAP50_95": 0.7443, "detections": 1765},
+                                           "int8": {"config_name": "int8_normal_channel", "mAP50": 0.8841,
+                                                    "mAP50_95": 0.7447}}}
+
+
+def test_06_reproduces_05_on_the_same_images():
+    (ok,) = expect.stage_checks("06_analyze", _analyze_record())
+    assert ok["ok"] and "05 recorded 0.8841" in ok["what"]
+    (bad,) = expect.stage_checks("06_analyze", _analyze_record(int8_map50=0.87))
+    assert not bad["ok"] and bad["stop"] and "re-run 05" in bad["fix"]
+    with pytest.raises(expect.ExpectationFailed, match="int8_reproduces_05"):
+        expect.report([bad])
+
+
+def test_06_does_not_compare_other_images():
+    (c,) = expect.stage_checks("06_analyze", _analyze_record(int8_map50=0.5, float_detections=900))
+    assert c["ok"] and "not compared" in c["what"]
