@@ -218,7 +218,11 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output.
     """
 
+    from .heads import output_names
+
     cfg = dataclasses.replace(int8_cfg, float_layers=())
+    # the other granularity too: per-layer is where a depthwise layer's channels must share one scale
+    other_cfg = dataclasses.replace(cfg, method="layer" if cfg.method == "channel" else "channel")
     models = [pair["this"], pair["other"]]
     onnx_files = {f"{m['model']}_npu9": m["onnx"] for m in models}
     map_rows, outs = variant_comparison(onnx_files, [m["model"] for m in models], cfg, es, dataset, out_dir,
@@ -226,6 +230,9 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     rows = []
     for m in models:
         f, h, q = (map_row(map_rows, m["model"], k) for k in ("onnx", "RKNN FP16", "RKNN INT8"))
+        o, _ = evaluate_build(m["onnx"], other_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                              rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
+                              workdir=Path(out_dir) / "work")
         cos = q["cosine"]
         rows.append({"model": m["model"], "epochs": m["epochs"], "parameters": m["parameters"],
                      **depthwise_convs(m["onnx"]),
@@ -235,6 +242,9 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                      "min box cosine": min(c for k, c in cos.items() if k.startswith("box")),
                      "min cls cosine": min(c for k, c in cos.items() if k.startswith("cls")),
                      "INT8 cosine": cos, "config": cfg.name,
+                     "other_method": {"method": other_cfg.method, "config": other_cfg.name, "INT8 mAP50": o["mAP50"],
+                                      "INT8 mAP50-95": o["mAP50_95"],
+                                      "min cls cosine": min(c for k, c in o["cosine"].items() if k.startswith("cls"))},
                      **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {})})
     return rows, outs
 

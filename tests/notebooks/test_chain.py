@@ -325,6 +325,8 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     for r in rows.values():
         assert len(r["INT8 cosine"]) == 9 and r["min box cosine"] > 0.99 and 2 < r["INT8 .rknn MB"] < 6, r
         assert r["INT8 Δ mAP50"] == round(r["INT8 mAP50"] - r["float mAP50"], 4)
+        o = r["other_method"]  # the other granularity, built and measured too
+        assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min cls cosine"] <= 1, o
     assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
     found = m["conclusions"][-1]
     assert found["id"] == "model_family" and "different epochs" not in found["text"]

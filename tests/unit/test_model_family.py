@@ -68,3 +68,17 @@ def test_model_family_finding_follows_the_cosines(cls11, worse):
 def test_model_family_finding_warns_about_unequal_training():
     f = findings.model_family([_row("yolov8n", 0, (0.8, 0.79), 0.99), _row("yolo11n", 20, (0.5, 0.4), 0.9, epochs=10)])
     assert "different epochs (40 vs 10)" in f["text"]
+
+
+def test_model_family_finding_adds_the_other_granularity():
+    rows = [_row("yolov8n", 0, (0.8, 0.79), 0.99), _row("yolo11n", 20, (0.8, 0.78), 0.995)]
+    for r, (q, cls) in zip(rows, ((0.77, 0.98), (0.6, 0.9))):
+        r["other_method"] = {"method": "layer", "config": "int8_normal_layer", "INT8 mAP50": q, "INT8 mAP50-95": q / 2,
+                             "min cls cosine": cls}
+    f = findings.model_family(rows)
+    assert f["holds"] is False  # per-channel: the depthwise model's class cosine is the better one
+    assert f["value"]["other_method"] == {"method": "layer", "int8_loss": {"yolov8n": 0.03, "yolo11n": 0.2},
+                                          "cls_cosine_worse_with_depthwise": True}
+    assert ("Per-layer INT8 (int8_normal_layer, where a depthwise layer's channels share one scale): yolov8n loses "
+            "+0.0300 mAP50, yolo11n +0.2000; lowest class-output cosine 0.98 vs 0.9: yolo11n's is the lower one."
+            in f["text"])
