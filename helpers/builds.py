@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .metrics import EvalSet, detections, evaluate_outputs, output_agreement
+from .metrics import EvalSet, detections, evaluate_outputs, lowest_cosine, output_agreement
 from .toolkit.config import BuildConfig
 from .toolkit.jobs import simulate
 from .toolkit.logs import ToolkitError
@@ -168,7 +168,7 @@ def calibration_curve(onnx, cfg: BuildConfig, info, sizes, es: EvalSet, ref_outp
         row, _ = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=calib.txt, workdir=Path(out_dir) / "work")
         rows.append({"images": len(calib.files), "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
                      "min_cosine": row["min_cosine"], "build_s": row["build_s"],
-                     "min_cls_cosine": min(v for k, v in row["cosine"].items() if k.startswith("cls"))})
+                     "min_cls_cosine": lowest_cosine(row["cosine"], "cls")})
     return rows
 
 
@@ -220,8 +220,7 @@ def colour_order_cost(onnx, cfg: BuildConfig, right_row: dict, es: EvalSet, ref_
 
     def summary(row: dict) -> dict:
         return {**{k: row.get(k) for k in ("config", "mAP50", "mAP50_95", "min_cosine")},
-                "min_cls_cosine": min((v for k, v in row.get("cosine", {}).items() if k.startswith("cls")),
-                                      default=None)}
+                "min_cls_cosine": lowest_cosine(row.get("cosine", {}), "cls")}
     wrong, _ = sweep(onnx, [dataclasses.replace(cfg, quant_img_RGB2BGR=True)], es, ref_outputs, names, dataset,
                      out_dir, progress=False)
     return {"right": summary(right_row), "wrong": summary(wrong[0])}

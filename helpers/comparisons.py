@@ -9,7 +9,7 @@ import numpy as np
 
 from .board.postprocess import drop_score_sum
 from .builds import evaluate_build
-from .metrics import EvalSet, evaluate_outputs, onnx_outputs
+from .metrics import EvalSet, evaluate_outputs, lowest_cosine, onnx_outputs
 from .routes import concat_adapter, export_concat_head
 from .toolkit.config import BuildConfig
 
@@ -69,7 +69,7 @@ def layout_comparison(onnx_files: dict, weights: str, variant: str, int8_cfg: Bu
                                 rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn", workdir=out_dir / "work")
         cls = cls_values(o, names)
         rows.append({"head": label, "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
-                     "min_cls_cosine": min(v for k, v in row["cosine"].items() if k.startswith("cls")),
+                     "min_cls_cosine": lowest_cosine(row["cosine"], "cls"),
                      "cls_distinct_values": int(len(np.unique(cls))),
                      "cls_distinct_above_0.01": int(len(np.unique(cls[cls > 0.01]))),
                      "rknn_MB": row["rknn_MB"], "onnx": str(onnx)})
@@ -127,7 +127,7 @@ def silu_vs_relu(map_rows: list[dict], outs: dict, names) -> dict:
                    "INT8 class-score distinct values": int(len(np.unique(cls))),
                    "INT8 class scores > 0.01": int((cls > 0.01).sum()),
                    "share of class scores at 0.5": round(float((np.abs(cls - 0.5) < 1e-6).mean()), 5),
-                   "min cls-output cosine": min(c for k, c in q["cosine"].items() if k.startswith("cls"))}
+                   "min cls-output cosine": lowest_cosine(q["cosine"], "cls")}
     return side
 
 
@@ -215,7 +215,9 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
 
     The hybrid layers of a config name one model's layers, so both are built without them: the
     comparison is of the architectures, not of a tuning. One row per model: training, size,
-    depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output.
+    depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output, and the same INT8 build
+    with the other granularity (``other_method``: per-layer when the settings are per-channel, the
+    granularity where a depthwise layer's channels share one scale).
     """
 
     from .heads import output_names
@@ -239,12 +241,12 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                      "float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "INT8 Δ mAP50": round(q["mAP50"] - f["mAP50"], 4),
                      "float mAP50-95": f["mAP50_95"], "INT8 mAP50-95": q["mAP50_95"],
                      "FP16 .rknn MB": h["rknn_MB"], "INT8 .rknn MB": q["rknn_MB"],
-                     "min box cosine": min(c for k, c in cos.items() if k.startswith("box")),
-                     "min cls cosine": min(c for k, c in cos.items() if k.startswith("cls")),
+                     "min box cosine": lowest_cosine(cos, "box"),
+                     "min cls cosine": lowest_cosine(cos, "cls"),
                      "INT8 cosine": cos, "config": cfg.name,
                      "other_method": {"method": other_cfg.method, "config": other_cfg.name, "INT8 mAP50": o["mAP50"],
                                       "INT8 mAP50-95": o["mAP50_95"],
-                                      "min cls cosine": min(c for k, c in o["cosine"].items() if k.startswith("cls"))},
+                                      "min cls cosine": lowest_cosine(o["cosine"], "cls")},
                      **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {})})
     return rows, outs
 

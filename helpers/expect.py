@@ -14,9 +14,9 @@ PARITY_COSINE = 0.9999   # onnxruntime vs PyTorch (03)
 FP16_COSINE = 0.999      # FP16 simulator vs onnxruntime (04)
 INT8_MAP50_MARGIN = 0.05  # INT8 may trail float by this much mAP50 (05)
 DETECTS_MAP50 = 0.15     # a trained model detects at all (01)
+REPRODUCE_MAP = 1e-4     # 06's rebuild of 05's INT8 model gives 05's mAP on the same images (06)
 NCNN_COSINE = 0.999      # ncnn fp32 vs onnxruntime (08)
 POSE_FP16_MARGIN = 0.02  # ncnn fp16 pose mAP50-95 may trail ncnn fp32 by this much (08)
-REPRODUCE_MAP = 1e-4    # 06's rebuild of 05's INT8 model gives 05's mAP on the same images (06)
 POSE_INT8_MARGIN = 0.1   # RKNN INT8 pose mAP50-95 may trail the FP16 build by this much (08; a small, young model)
 
 

@@ -128,11 +128,13 @@ def model_family(rows: list[dict]) -> dict:
                  f"{other['min cls cosine']}: the depthwise class branch "
                  + ("does quantize worse here, as the toolkit's tutorial warns." if worse_cls else
                     "does **not** quantize worse here, whatever the toolkit's tutorial warns."))
+    value = {"int8_loss": loss, "cls_cosine_worse_with_depthwise": worse_cls}
     per = {r["model"]: r["other_method"] for r in rows if "other_method" in r}
     if len(per) == 2:
         pa, pb = per[a["model"]], per[b["model"]]
         per_loss = {r["model"]: round(r["float mAP50"] - per[r["model"]]["INT8 mAP50"], 4) for r in rows}
         per_worse = per[dw["model"]]["min cls cosine"] < per[other["model"]]["min cls cosine"]
+        value["other_method"] = {"method": pa["method"], "int8_loss": per_loss, "cls_cosine_worse_with_depthwise": per_worse}
         text += (f" Per-{pa['method']} INT8 ({pa['config']}"
                  + (", where a depthwise layer's channels share one scale" if pa["method"] == "layer" else "")
                  + f"): {a['model']} loses {per_loss[a['model']]:+.4f} mAP50, {b['model']} {per_loss[b['model']]:+.4f}; "
@@ -141,12 +143,7 @@ def model_family(rows: list[dict]) -> dict:
     if a["epochs"] != b["epochs"]:
         text += (f" The two trained for different epochs ({a['epochs']} vs {b['epochs']}): compare the INT8 losses "
                  "and cosines, not the float mAP.")
-    value = {"int8_loss": loss, "cls_cosine_worse_with_depthwise": worse_cls}
-    if len(per) == 2:
-        value["other_method"] = {"method": pa["method"], "int8_loss": per_loss,
-                                 "cls_cosine_worse_with_depthwise": per_worse}
-    return {"id": "model_family", "value": value,
-            "holds": worse_cls, "text": text}
+    return {"id": "model_family", "value": value, "holds": worse_cls, "text": text}
 
 
 def layer_plot(analyses: dict, map_rows: list[dict] = ()) -> dict:

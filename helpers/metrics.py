@@ -245,6 +245,11 @@ def evaluate_outputs(outputs: list, es: EvalSet, use_score_sum: bool = True) -> 
     return coco_map(es, detections(outputs, es, use_score_sum=use_score_sum))
 
 
+def lowest_cosine(cosine: dict, kind: str, default=None):
+    """The lowest cosine among the outputs whose name starts with ``kind`` ("box", "cls", "kpt_raw"...)."""
+    return min((c for name, c in cosine.items() if name.startswith(kind)), default=default)
+
+
 def output_agreement(ref: list, test: list, names) -> list[dict]:
     """Per output, over all images: cosine of the flattened tensors, max and mean absolute difference."""
     rows = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import EvalSet, evaluate_pose_outputs, output_agreement
+from .metrics import EvalSet, evaluate_pose_outputs, lowest_cosine, output_agreement
 from .toolkit.config import BuildConfig
 
 
@@ -129,7 +129,7 @@ def rknn_pose_builds(onnx, es: EvalSet, ref: list, names, int8_cfg: BuildConfig,
         res = simulate(onnx, cfg, es.nhwc(), dataset=dataset if cfg.quantize else None, rknn_out=rknn,
                        workdir=out_dir / "work")
         agree = {a["output"]: a["cosine"] for a in output_agreement(ref, res["outputs"], names)}
-        by_kind = {k: min(c for n, c in agree.items() if n.startswith(k)) for k in ("box_dfl", "cls_prob", "kpt_raw")}
+        by_kind = {k: lowest_cosine(agree, k) for k in ("box_dfl", "cls_prob", "kpt_raw")}
         rows.append({"build": label, "config": cfg.name, "rknn_MB": round(res["rknn_bytes"] / 2**20, 3),
                      "min_box_cosine": by_kind["box_dfl"], "min_cls_cosine": by_kind["cls_prob"],
                      "min_kpt_cosine": by_kind["kpt_raw"], "float_layers": len(cfg.float_layers),

@@ -89,3 +89,11 @@ def test_honest_selection_chooses_on_one_half_and_reports_on_the_other():
     with pytest.raises(RuntimeError, match="no configuration built"):
         selection.choose(rows[2:])
     assert selection.within_noise({"low": -0.01, "high": 0.02}) and not selection.within_noise({"low": 0.01, "high": 0.02})
+
+
+def test_lowest_cosine_by_kind_of_output():
+    from helpers.metrics import lowest_cosine
+
+    cos = {"box_dfl_s8": 0.99, "cls_prob_s8": 0.97, "cls_prob_s16": 0.98, "kpt_raw_s8": 0.95}
+    assert lowest_cosine(cos, "cls") == 0.97 and lowest_cosine(cos, "box") == 0.99
+    assert lowest_cosine(cos, "kpt_raw") == 0.95 and lowest_cosine(cos, "score") is None
