@@ -83,16 +83,27 @@ def sweep(onnx, configs, es, ref_outputs, names, dataset, out_dir, progress: boo
     return rows, outputs
 
 
+def ensure_built(onnx, cfg: BuildConfig, rows: list, outputs: dict, es: EvalSet, ref_outputs, names, dataset,
+                 out_dir) -> dict:
+    """The row of ``cfg`` among ``rows``; built and appended (to ``rows`` and ``outputs``) when the sweep lacked it.
+
+    Raises :class:`ToolkitError`'s message as a RuntimeError when that build failed: the experiments need it.
+    """
+    row = next((r for r in rows if r["config"] == cfg.name), None)
+    if row is None:
+        new_rows, new_outputs = sweep(onnx, [cfg], es, ref_outputs, names, dataset, out_dir, progress=False)
+        rows += new_rows
+        outputs.update(new_outputs)
+        row = new_rows[0]
+    if "error" in row:
+        raise RuntimeError(f"the experiments' INT8 configuration {cfg.name} did not build ({row['error']}); "
+                           "see the toolkit log in the build's work folder")
+    return row
+
+
 def quant_configs(target: str, algorithms, methods, **common) -> list[BuildConfig]:
     return [BuildConfig(target=target, quantize=True, algorithm=a, method=m, **common)
             for a in algorithms for m in methods]
-
-
-def best_row(rows: list[dict], key: str = "mAP50_95") -> dict:
-    ok = [r for r in rows if "error" not in r]
-    if not ok:
-        raise RuntimeError("no configuration built successfully; see the errors in the table")
-    return max(ok, key=lambda r: (r[key], r["min_cosine"]))
 
 
 def rows_frame(rows: list[dict]):

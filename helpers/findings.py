@@ -499,11 +499,26 @@ def honest_ship(m: dict) -> dict:
                "and any of them would ship as well." if noise else
                "an interval that excludes zero: the choice of configuration matters here."))
     return {"id": "honest_ship", "value": {"ship": h["ship"], "report_gap": h["report_gap"],
-                                           "sweep_within_noise": noise}, "holds": noise, "text": text}
+                                           "sweep_within_noise": noise}, "holds": noise,
+            "text": _why_shipped(h) + " " + text}
+
+
+def _why_shipped(h: dict) -> str:
+    """Why this configuration ships: the best on the selection half, or the cheapest of those tied with it."""
+    if "candidates" not in h:  # a record of before the cost-aware choice
+        return ""
+    n, res = len(h["candidates"]), h["selection_resolution"]
+    if h["ship"] == h["selection_best"]:
+        return (f"{h['ship']} is the best on the selection half" + (
+            f" and, of the {n} configurations within the ±{res} that half resolves, among the cheapest to build "
+            f"({h['ship_build_s']} s)." if n > 1 else f", beyond the ±{res} that half resolves."))
+    return (f"{n} configurations are within the ±{res} the selection half resolves of its best, "
+            f"{h['selection_best']} ({h['selection_best_build_s']} s to build): this evaluation cannot tell them "
+            f"apart, so the cheapest to build ships, {h['ship']} ({h['ship_build_s']} s).")
 
 
 def rescue_tools(m: dict) -> dict:
-    base = next(r for r in m["sweep"] if r["config"] == m["best_sweep"])
+    base = next(r for r in m["sweep"] if r["config"] == m["experiment"])
     res = m["honest"]["resolution"]
     rows = [r for r in m["hybrid"] + m["size_options"] if "error" not in r]
     gains = {r["config"]: round(r["mAP50_95"] - base["mAP50_95"], 4) for r in rows}

@@ -148,23 +148,25 @@ def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = Fals
 
 
 def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, seed: int = 0,
-                         key: str = "mAP50_95") -> dict:
+                         key: str = "mAP50_95", idx=None) -> dict:
     """How far apart two models' mAP on these images really are: a paired bootstrap over the images.
 
-    Both are evaluated on the same ``n`` resamples (images drawn with replacement); returns the
-    observed difference a − b, the 2.5/97.5 percentiles of the resampled differences and their standard
-    deviation (the smallest difference this evaluation can resolve is about twice that).
+    Both are evaluated on the same ``n`` resamples (images drawn with replacement from ``idx``, by
+    default every image); returns the observed difference a − b, the 2.5/97.5 percentiles of the
+    resampled differences and their standard deviation (the smallest difference this evaluation can
+    resolve is about twice that).
     """
+    pool = np.arange(len(es)) if idx is None else np.asarray(list(idx))
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
-        idx = rng.integers(0, len(es), len(es))
-        diffs.append(coco_map(es, dets_a, idx)[key] - coco_map(es, dets_b, idx)[key])
+        pick = pool[rng.integers(0, len(pool), len(pool))]
+        diffs.append(coco_map(es, dets_a, pick)[key] - coco_map(es, dets_b, pick)[key])
     d = np.array(diffs)
-    obs = coco_map(es, dets_a)[key] - coco_map(es, dets_b)[key]
+    obs = coco_map(es, dets_a, pool)[key] - coco_map(es, dets_b, pool)[key]
     return {"metric": key, "difference": round(float(obs), 4), "low": round(float(np.percentile(d, 2.5)), 4),
             "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
-            "resamples": n, "images": len(es)}
+            "resamples": n, "images": len(pool)}
 
 
 #: COCO's per-keypoint OKS sigmas (17 person keypoints); any other keypoint set gets 1/K each, as ultralytics' pose

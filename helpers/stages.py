@@ -132,7 +132,7 @@ def _quantize(m: dict) -> dict:
     rows = m["sweep"] + m["hybrid"] + m["size_options"]
     ship = m["ship"]
     return {"configs_built": sum("error" not in r for r in rows), "configs_failed": sum("error" in r for r in rows),
-            "onnx_mAP50": m["onnx_map"]["mAP50"], "best_sweep": m["best_sweep"], "ship": ship["config_name"],
+            "onnx_mAP50": m["onnx_map"]["mAP50"], "experiment": m["experiment"], "ship": ship["config_name"],
             "ship_mAP50": ship["mAP50"], "ship_mAP50_95": ship["mAP50_95"], "ship_min_cosine": ship["min_cosine"],
             "ship_rknn_MB": ship["rknn_MB"], "custom_op_max_diff": f"{m['custom_op']['op_max_abs_diff']:.2e}",
             **({"ship_report_half_vs_float": m["honest"]["report_gap"],

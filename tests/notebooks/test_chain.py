@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, deploy, device, expect, findings, workbook
+from helpers import artifacts, deploy, device, expect, findings, selection, workbook
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
@@ -187,7 +187,8 @@ def test_05_quantize(run_dir):
     ship = m["ship"]
     assert ship["mAP50"] >= m["onnx_map"]["mAP50"] - INT8_MAP_MARGIN, (ship["mAP50"], m["onnx_map"])
     hybrid = {r["config"] for r in m["hybrid"]}
-    best = m["headline"]["best_sweep"]
+    best = m["headline"]["experiment"]
+    assert best == m["experiment"] == selection.experiment_config(m["target"]).name  # the fixed cheap one
     assert hybrid == {f"{best}_hybrid{SMALL['HYBRID_LAYERS']}", f"{best}_autohybrid"}
     assert {r["config"] for r in m["size_options"]} == {f"{best}_pruned", f"{best}_compressed"}
     assert len(m["analysis_worst"]) == SMALL["HYBRID_LAYERS"]
@@ -200,7 +201,14 @@ def test_05_quantize(run_dir):
     # honest selection: chosen on the even images, reported on the odd ones; a bootstrap says what is resolvable
     h = m["honest"]
     built = [r for r in m["sweep"] + m["hybrid"] + m["size_options"] if "error" not in r]
-    assert h["ship"] == ship["config_name"] == max(built, key=lambda r: (r["select_mAP50_95"], r["min_cosine"]))["config"]
+    # cost-aware: the candidates are every build within the selection half's resolution of its best, and the one
+    # shipped is among the cheapest of them (within COST_TIE of the cheapest build time) and the best of those
+    top = max(r["select_mAP50_95"] for r in built)
+    assert h["candidates"] == [r["config"] for r in built if r["select_mAP50_95"] >= round(top - h["selection_resolution"], 6)]
+    cand = [r for r in built if r["config"] in h["candidates"]]
+    cheap = [r for r in cand if r["build_s"] <= selection.COST_TIE * min(c["build_s"] for c in cand)]
+    assert h["ship"] == ship["config_name"] == max(cheap, key=lambda r: (r["select_mAP50_95"], r["min_cosine"]))["config"]
+    assert h["selection_resolution"] > 0 and h["selection_best"] in h["candidates"]
     assert h["selection_images"] == h["report_images"] == SMALL["EVAL_IMAGES"] // 2
     assert h["report_gap"] == round(h["ship_report"] - h["float_report"], 4)
     for b in (h["ship_vs_float"], h["best_vs_worst"]):

@@ -85,10 +85,56 @@ def test_honest_selection_chooses_on_one_half_and_reports_on_the_other():
     rows = [{"config": "a", "min_cosine": 0.9, "select_mAP50_95": 0.5}, {"config": "b", "min_cosine": 0.99,
                                                                          "select_mAP50_95": 0.5},
             {"config": "c", "error": "build: failed"}]
+    for r in rows[:2]:
+        r["build_s"] = 7.0
     assert selection.choose(rows)["config"] == "b"  # ties: the higher lowest cosine
     with pytest.raises(RuntimeError, match="no configuration built"):
         selection.choose(rows[2:])
     assert selection.within_noise({"low": -0.01, "high": 0.02}) and not selection.within_noise({"low": 0.01, "high": 0.02})
+
+
+def _row(config, select, build_s, cos=0.998):
+    return {"config": config, "select_mAP50_95": select, "build_s": build_s, "min_cosine": cos}
+
+
+def test_choice_is_cost_aware_a_slow_win_within_the_resolution_does_not_ship():
+    from helpers import selection
+
+    rows = [_row("int8_normal_layer", 0.741, 6.8), _row("int8_normal_channel", 0.744, 7.3),
+            _row("int8_kl_divergence_channel", 0.743, 10.1), _row("int8_mmse_layer", 0.749, 280.0),
+            _row("int8_mmse_channel", 0.702, 290.0)]
+    # mmse_layer is the best by 0.005, less than the 0.012 this half resolves: normal_channel, the best of
+    # the cheap ones (normal and kl within COST_TIE of the cheapest), ships; mmse_channel is no candidate
+    assert [r["config"] for r in selection.candidates(rows, 0.012)] == [
+        "int8_normal_layer", "int8_normal_channel", "int8_kl_divergence_channel", "int8_mmse_layer"]
+    assert selection.choose(rows, 0.012)["config"] == "int8_normal_channel"
+    # a win beyond the resolution ships, however slow
+    assert selection.choose(rows, 0.004)["config"] == "int8_mmse_layer"
+    # without a resolution only the best (and exact ties) are candidates
+    assert selection.choose(rows)["config"] == "int8_mmse_layer"
+    # the fixed cheap configuration of the experiments is the toolkit's defaults
+    cfg = selection.experiment_config("rk3588")
+    assert cfg.name == "int8_normal_channel" and cfg.quantize
+
+
+def test_honest_report_ships_the_cheapest_configuration_it_cannot_tell_from_the_best(monkeypatch):
+    from helpers import findings, selection
+
+    monkeypatch.setattr(selection, "detections", lambda outputs, es: outputs)  # outputs given as detections here
+    es = _es([([[10, 10, 50, 50]], [0])] * 40)
+    perfect = [_det([[10, 10, 50, 50]], [0.9], [0]) for _ in range(40)]
+    one_off = [_det([[14, 14, 54, 54]], [0.9], [0])] + perfect[1:]  # image 0 (selection half) found less tightly
+    rows = [{"config": "fast", "build_s": 5.0, "min_cosine": 0.99, "mAP50_95": 0.9},
+            {"config": "slow", "build_s": 300.0, "min_cosine": 0.99, "mAP50_95": 0.9}]
+    h = selection.honest_report(rows, {"fast": one_off, "slow": perfect}, es, perfect, resamples=50)
+    gap = rows[1]["select_mAP50_95"] - rows[0]["select_mAP50_95"]
+    assert h["selection_best"] == "slow" and gap > 0
+    assert h["selection_resolution"] > gap  # one image of twenty: within what the half resolves
+    assert h["candidates"] == ["fast", "slow"] and h["ship"] == "fast" and h["ship_build_s"] == 5.0
+    text = findings.honest_ship({"honest": h})["text"]
+    assert "cannot tell them apart, so the cheapest to build ships, fast (5.0 s)" in text
+    # the same rows with a resolution the gap exceeds ship the slow one
+    assert selection.choose(rows, gap / 2)["config"] == "slow"
 
 
 def test_lowest_cosine_by_kind_of_output():
