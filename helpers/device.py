@@ -393,7 +393,7 @@ def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = Non
 def measure_on_npu(model, target: str) -> dict:
     """The toolkit's board figures: ``eval_perf`` in one session, ``eval_memory`` in a second one opened
     with ``eval_mem=True`` (the toolkit allows memory evaluation only in such a session)."""
-    from .board.runtime import ToolkitBoardRuntime
+    from .toolkit.board_runtime import ToolkitBoardRuntime
 
     with ToolkitBoardRuntime(model, target=target) as npu:
         perf = npu.eval_perf()

@@ -7,7 +7,7 @@ backend        where                                       input it takes
 =============  ==========================================  ==================================
 ``onnx``       onnxruntime, any PC                          NCHW float32 RGB 0..1
 ``simulator``  rknn-toolkit2's simulator, x86 PC            NHWC uint8 RGB
-``toolkit``    rknn-toolkit2 driving a board (rknn_server)  NHWC uint8 RGB
+``toolkit``    rknn-toolkit2 on a PC driving a board (adb)  NHWC uint8 RGB
 ``rknnlite``   RKNNLite on the board itself                 NHWC uint8 RGB
 ``ncnn``       ncnn on a CPU (board, phone, PC): ``.param``  NCHW float32 RGB 0..1
 =============  ==========================================  ==================================
@@ -16,9 +16,10 @@ Callers never care about the layout: :meth:`Runtime.infer` takes the letterboxed
 and converts it for the backend. Backends are imported lazily, so the board needs only its own
 (``rknnlite`` or ``ncnn``); this module itself imports numpy and OpenCV only.
 
-The ``simulator`` backend is not here: it needs the workbook's PC package and rknn-toolkit2
-(``helpers.toolkit.simulator``). :func:`open_runtime` finds it only where that package is
-installed, so the same runner runs the simulator on a PC and never carries toolkit code to a board.
+The ``simulator`` and ``toolkit`` backends are not here: they need the workbook's PC package and
+rknn-toolkit2 (``helpers.toolkit.simulator``, ``helpers.toolkit.board_runtime``). :func:`open_runtime`
+finds them by name (:data:`PC_BACKENDS`) only where that package is installed, so the same runner
+runs them on a PC and never carries toolkit code to a board.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from .preprocess import to_nchw_float, to_nhwc_uint8
 #: every backend name, in the order the runner offers them (the one list)
 BACKENDS = ("onnx", "simulator", "toolkit", "rknnlite", "ncnn")
 #: backends provided by the PC package, not by this folder: name -> "module:class"
-PC_BACKENDS = {"simulator": "helpers.toolkit.simulator:SimulatorRuntime"}
+PC_BACKENDS = {"simulator": "helpers.toolkit.simulator:SimulatorRuntime",
+               "toolkit": "helpers.toolkit.board_runtime:ToolkitBoardRuntime"}
 
 
 class RuntimeFailure(RuntimeError):
@@ -153,59 +155,10 @@ class NcnnRuntime(Runtime):
         self.net = None
 
 
-def _npu_outputs(out, what: str) -> list:
+def npu_outputs(out, what: str) -> list:
     if out is None:
         raise RuntimeFailure(f"{what} returned nothing")
     return [np.asarray(o, np.float32) for o in out]
-
-
-def toolkit_init_kwargs(target: str, device_id: str | None = None, core_mask: int | None = None,
-                        perf_debug: bool = False, eval_mem: bool = False) -> dict:
-    """Keyword arguments of ``RKNN.init_runtime`` for a board (a test binds them to the real signature)."""
-    kw = {"target": target, "device_id": device_id, "perf_debug": perf_debug, "eval_mem": eval_mem}
-    if core_mask is not None:
-        kw["core_mask"] = core_mask
-    return kw
-
-
-class ToolkitBoardRuntime(Runtime):
-    """rknn-toolkit2 on the PC driving a board over adb through the board's ``rknn_server``.
-
-    ``eval_mem=True`` opens the session in the toolkit's memory-evaluation mode, which
-    :meth:`eval_memory` requires; open a separate session for that measurement.
-    """
-
-    backend = "toolkit"
-
-    def __init__(self, model: str | os.PathLike, target: str = "rk3588", device_id: str | None = None,
-                 core_mask: int | None = None, perf_debug: bool = False, eval_mem: bool = False):
-        from rknn.api import RKNN  # rknn-toolkit2: the PC drives the board
-
-        self.eval_mem = eval_mem
-        self.rknn = RKNN(verbose=False)
-        if self.rknn.load_rknn(str(model)) != 0:
-            raise RuntimeFailure(f"could not load {model}")
-        if self.rknn.init_runtime(**toolkit_init_kwargs(target, device_id, core_mask, perf_debug, eval_mem)) != 0:
-            self.close()
-            raise RuntimeFailure(f"init_runtime(target={target!r}, device_id={device_id!r}) failed: is the board "
-                                 "connected (adb devices), rknn_server running on it, and its librknnrt the same "
-                                 "version as this toolkit? helpers.device.check_versions tells you.")
-
-    def run(self, inputs: list) -> list:
-        return _npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "inference on the board")
-
-    def eval_perf(self) -> dict:
-        return self.rknn.eval_perf(is_print=False)
-
-    def eval_memory(self) -> dict:
-        if not self.eval_mem:
-            raise RuntimeFailure("eval_memory needs a session opened with eval_mem=True (the toolkit's rule)")
-        return self.rknn.eval_memory(is_print=False)
-
-    def close(self) -> None:
-        if getattr(self, "rknn", None) is not None:
-            self.rknn.release()
-            self.rknn = None
 
 
 def core_mask_name(core: int | str, npu_cores: int = 3) -> str:
@@ -215,6 +168,11 @@ def core_mask_name(core: int | str, npu_cores: int = 3) -> str:
     if core == "all":
         return "NPU_CORE_" + "_".join(str(i) for i in range(npu_cores)) if npu_cores > 1 else "NPU_CORE_0"
     return f"NPU_CORE_{int(core) % max(1, npu_cores)}"
+
+
+def core_bitmask(core: int | str, npu_cores: int = 3) -> int | None:
+    """rknn-toolkit2's ``core_mask`` bits for a context: core index i -> ``1 << (i mod cores)``; "auto" -> None."""
+    return None if core == "auto" else 1 << (int(core) % max(1, npu_cores))
 
 
 def batch_core_rule(rknn_batch_size: int, core: int | str) -> None:
@@ -259,7 +217,7 @@ class RknnLiteRuntime(Runtime):
                                  "toolkit that built the model?")
 
     def run(self, inputs: list) -> list:
-        return _npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "RKNNLite inference")
+        return npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "RKNNLite inference")
 
     def close(self) -> None:
         if getattr(self, "rknn", None) is not None:
@@ -304,16 +262,15 @@ def open_runtime(model: str | os.PathLike, backend: str | None = None, core: int
     backend = default_backend(p) if backend in (None, "auto") else backend
     if backend == "onnx":
         return OnnxRuntime(p, **kw)
+    if backend in ("toolkit", "rknnlite"):
+        batch_core_rule(model_batch_size(p), core)
+    if backend == "toolkit":
+        kw = {**kw, "core_mask": core_bitmask(core, npu_cores)}
     if backend in PC_BACKENDS:  # its errors come back as this module's RuntimeFailure (a bundle's own copy)
         try:
             return _pc_backend(backend)(p, **kw)
         except RuntimeError as e:
             raise e if isinstance(e, RuntimeFailure) else RuntimeFailure(str(e)) from e
-    if backend in ("toolkit", "rknnlite"):
-        batch_core_rule(model_batch_size(p), core)
-    if backend == "toolkit":
-        mask = None if core == "auto" else 1 << (int(core) % max(1, npu_cores))
-        return ToolkitBoardRuntime(p, core_mask=mask, **kw)
     if backend == "rknnlite":
         return RknnLiteRuntime(p, core=core, npu_cores=npu_cores)
     if backend == "ncnn":

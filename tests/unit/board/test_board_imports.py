@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[3]
 BOARD = ROOT / "helpers" / "board"
 #: the only imports a board module may make outside its own folder
 ALLOWED = {"numpy", "cv2", "__future__"} | set(sys.stdlib_module_names)
-#: imported lazily, inside the backend that needs it, on the machine that has it
-LAZY_BACKENDS = {"onnxruntime", "rknnlite", "rknn", "ncnn"}
+#: imported lazily, inside the backend that needs it, on the board that has it (rknn-toolkit2, a PC package, is
+#: not among them: its backends live in helpers/toolkit and register by name)
+LAZY_BACKENDS = {"onnxruntime", "rknnlite", "ncnn"}
 
 
 def board_modules() -> list[str]:
@@ -84,7 +85,7 @@ def test_bundle_package_is_a_verbatim_copy_of_the_board_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == sorted(p.name for p in BOARD.glob("*.py"))
 
 
-def test_the_bundle_finds_the_simulator_only_where_the_pc_package_is(tmp_path):
+def test_the_bundle_finds_the_pc_backends_only_where_the_pc_package_is(tmp_path):
     import shutil
 
     shutil.copytree(BOARD, tmp_path / "rkdeploy", ignore=shutil.ignore_patterns("__pycache__"))
@@ -103,17 +104,20 @@ def test_the_bundle_finds_the_simulator_only_where_the_pc_package_is(tmp_path):
         sys.path.insert(0, {str(tmp_path)!r})
         from rkdeploy import runtime
         try:
-            runtime.open_runtime({str(tmp_path / 'm.rknn')!r}, 'simulator')
+            runtime.open_runtime({str(tmp_path / 'm.rknn')!r}, sys.argv[2])
         except runtime.RuntimeFailure as e:
             print('FAILURE', e)
         else:
             print('OPENED')
     """)
     env_out = {}
-    for where in ("board", "pc"):
-        r = subprocess.run([sys.executable, "-c", code, where], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        env_out[where] = r.stdout.strip()
+    for where, backend in (("board", "simulator"), ("pc", "simulator"), ("board", "toolkit")):
+        r = subprocess.run([sys.executable, "-c", code, where, backend], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+        env_out[where if backend == "simulator" else backend] = r.stdout.strip()
     # on a "board" (no workbook package): a clear error that says where the simulator runs
     assert env_out["board"].startswith("FAILURE the simulator backend runs on a PC with the workbook installed")
+    # so does the toolkit driving a board over adb: a PC backend, not in the bundle's folder
+    assert env_out["toolkit"].startswith("FAILURE the toolkit backend runs on a PC with the workbook installed")
     # on the PC the bundle reaches the PC package's simulator, which then reads the build record
     assert env_out["pc"].startswith("FAILURE") and "m.rknn.json is missing" in env_out["pc"]

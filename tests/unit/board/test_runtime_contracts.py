@@ -27,9 +27,11 @@ WHEELS = ROOT / ".venv" / "wheels" / "rknn-toolkit-lite2"
 def test_toolkit_init_runtime_takes_our_arguments():
     from rknn.api import RKNN
 
+    from helpers.toolkit import board_runtime
+
     sig = inspect.signature(RKNN.init_runtime)
-    for kw in (runtime.toolkit_init_kwargs("rk3588"), runtime.toolkit_init_kwargs("rk3588", "abc", core_mask=4),
-               runtime.toolkit_init_kwargs("rk3576", eval_mem=True, perf_debug=True)):
+    for kw in (board_runtime.toolkit_init_kwargs("rk3588"), board_runtime.toolkit_init_kwargs("rk3588", "abc", core_mask=4),
+               board_runtime.toolkit_init_kwargs("rk3576", eval_mem=True, perf_debug=True)):
         sig.bind(None, **kw)  # raises TypeError on an argument the toolkit does not take
     assert "eval_mem" in sig.parameters and "core_mask" in sig.parameters
     assert "is_print" in inspect.signature(RKNN.eval_memory).parameters
@@ -37,7 +39,9 @@ def test_toolkit_init_runtime_takes_our_arguments():
 
 
 def test_eval_memory_needs_a_memory_session():
-    rt = runtime.ToolkitBoardRuntime.__new__(runtime.ToolkitBoardRuntime)
+    from helpers.toolkit.board_runtime import ToolkitBoardRuntime
+
+    rt = ToolkitBoardRuntime.__new__(ToolkitBoardRuntime)
     rt.eval_mem, rt.rknn = False, None
     with pytest.raises(runtime.RuntimeFailure, match="eval_mem=True"):
         rt.eval_memory()
