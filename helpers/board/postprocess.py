@@ -177,19 +177,40 @@ def class_offset_boxes(boxes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return b + classes.astype(np.float64)[:, None] * (float(np.abs(b).max()) + 1.0)
 
 
+def opencv_batch_offsets(xywh: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """xywh boxes (float64) shifted apart by class exactly as OpenCV's ``NMSBoxesBatched`` shifts them.
+
+    OpenCV (``modules/dnn/src/nms.cpp``) takes ``max_coord`` = the largest of 0 and every box's x, y,
+    x + w and y + h, then moves box i by ``class_i * (max_coord + 1)`` in x and y: boxes of different
+    classes can no longer overlap, so one ``NMSBoxes`` pass is a per-class NMS.
+    """
+    b = np.array(xywh, np.float64)
+    max_coord = max(0.0, float(np.max(np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], 1)))) if len(b) else 0.0
+    b[:, :2] += np.asarray(classes, np.float64)[:, None] * (max_coord + 1.0)
+    return b
+
+
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_thres: float) -> np.ndarray:
     """Per-class NMS in one pass (OpenCV's C++ ``NMSBoxesBatched``): indices kept, highest score first.
 
     The same rule as :func:`nms_reference` on class-offset boxes (a unit test checks they agree
     index for index), without a Python loop: this is what makes the post-process cheap.
+    ``NMSBoxesBatched`` came with OpenCV 4.7; the OpenCV Debian ships (4.5.1 in Debian 11, 4.6.0 in
+    12) lacks it, and there the same call is made the way OpenCV makes it inside: ``NMSBoxes`` on
+    boxes shifted apart by class (:func:`opencv_batch_offsets`; a test hides the fast path and gets
+    identical indices).
     """
     if len(boxes) == 0:
         return np.zeros((0,), np.int64)
     xywh = np.array(boxes, np.float64)  # a copy: xyxy -> xywh in place
     xywh[:, 2:] -= xywh[:, :2]
     # Python lists cross OpenCV's binding faster than arrays (measured: 27 vs 48 us for 100 boxes)
-    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), np.asarray(scores, np.float32).tolist(),
-                                   np.asarray(classes).tolist(), 0.0, float(iou_thres))
+    score_list = np.asarray(scores, np.float32).tolist()
+    fast = getattr(cv2.dnn, "NMSBoxesBatched", None)
+    if fast is not None:
+        keep = fast(xywh.tolist(), score_list, np.asarray(classes).tolist(), 0.0, float(iou_thres))
+    else:
+        keep = cv2.dnn.NMSBoxes(opencv_batch_offsets(xywh, classes).tolist(), score_list, 0.0, float(iou_thres))
     return np.asarray(keep, np.int64).reshape(-1)
 
 

@@ -143,6 +143,38 @@ def test_batched_nms_equals_the_numpy_reference_index_for_index():
         np.testing.assert_array_equal(pp.batched_nms(boxes, scores, classes, 0.45), ref)
 
 
+def _random_nms_input(rng, trial):
+    n = int(rng.integers(1, 250))
+    xy = rng.uniform(0, 600, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 150, (n, 2))], 1).astype(np.float32)
+    scores = rng.uniform(0.01, 1, n).astype(np.float32)
+    if trial % 3 == 0:
+        scores = np.round(scores, 2).astype(np.float32)
+    if trial % 5 == 0:  # exact duplicates and boxes that touch the IoU threshold
+        boxes[n // 2:] = boxes[:n - n // 2]
+    return boxes, scores, rng.integers(0, 5, n)
+
+
+def test_batched_nms_without_opencv_4_7_gives_identical_indices(monkeypatch):
+    """Debian's own OpenCV (4.5.1 in Debian 11, 4.6.0 in 12) has no NMSBoxesBatched: the fallback makes the call the
+    way OpenCV does inside, and keeps every index in the same order; so does the whole post-process."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    cases = [_random_nms_input(rng, t) for t in range(300)]
+    outs = [head_outputs(rng, 5, 320, 12) for _ in range(5)]
+    fast = [pp.batched_nms(b, s, c, 0.45) for b, s, c in cases]
+    fast_det = [pp.postprocess(o, (320, 320), 0.25, 0.45) for o in outs]
+    monkeypatch.delattr(cv2.dnn, "NMSBoxesBatched")
+    assert not hasattr(cv2.dnn, "NMSBoxesBatched")
+    for (b, s, c), k in zip(cases, fast):
+        np.testing.assert_array_equal(pp.batched_nms(b, s, c, 0.45), k)
+    for o, d in zip(outs, fast_det):
+        e = pp.postprocess(o, (320, 320), 0.25, 0.45)
+        for f in ("boxes", "scores", "classes", "levels"):
+            np.testing.assert_array_equal(getattr(e, f), getattr(d, f))
+
+
 @pytest.mark.parametrize("nc,imgsz,conf", [(80, 640, 0.25), (5, 320, 0.25), (5, 320, 0.001)])
 def test_fast_postprocess_equals_the_plain_decode(nc, imgsz, conf):
     """The gathered, batched post-process gives the detections of the plain one: every cell decoded
