@@ -9,6 +9,7 @@ Imports only numpy, OpenCV and PyYAML.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,19 @@ def _label_rows(label_file: Path) -> list[tuple[int, list[str]]]:
     return [(n, line.split()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
+def _numbers(label_file: Path, n: int, raw: list[str]) -> list[float]:
+    """One label row's values as finite floats; ``nan`` and ``inf`` parse as floats and pass every range
+    comparison (NaN compares false), so they are refused here, as ultralytics' loader refuses them."""
+    try:
+        values = [float(v) for v in raw]
+    except ValueError:
+        raise DatasetError(f"{label_file}, line {n}: not numbers: {' '.join(raw)!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise DatasetError(f"{label_file}, line {n}: {' '.join(raw)!r} holds nan or inf: every value of a YOLO label "
+                           "is a finite number. Fix or delete the line (a broken export or a division by zero?).")
+    return values
+
+
 def _row_box(label_file: Path, n: int, values: list[float], polygon: bool) -> list[float]:
     """One row's ``cls xc yc w h``: a box row as it is, a polygon row as the box around its points."""
     if not polygon:
@@ -163,10 +177,7 @@ def check_labels(label_file: Path, nc: int) -> list[tuple[int, float, float, flo
                            "image. Use one kind per file.")
     out, seen = [], set()
     for n, raw in rows:
-        try:
-            values = [float(v) for v in raw]
-        except ValueError:
-            raise DatasetError(f"{label_file}, line {n}: not numbers: {' '.join(raw)!r}") from None
+        values = _numbers(label_file, n, raw)
         c, xc, yc, w, h = _row_box(label_file, n, values, polygon)
         if c % 1 or not 0 <= c < nc:
             raise DatasetError(f"{label_file}, line {n}: class id {raw[0]} is outside 0..{nc - 1} (data.yaml has "
@@ -193,10 +204,7 @@ def check_pose_labels(label_file: Path, nc: int, kpt_shape) -> tuple[list, np.nd
             raise DatasetError(f"{label_file}, line {n}: {len(raw)} values, but kpt_shape [{k}, {ndim}] needs "
                                f"{want}: 'class xc yc w h' then {k} keypoints of {'x y v' if ndim == 3 else 'x y'}. "
                                "Fix the line, or kpt_shape in data.yaml.")
-        try:
-            values = [float(v) for v in raw]
-        except ValueError:
-            raise DatasetError(f"{label_file}, line {n}: not numbers: {' '.join(raw)!r}") from None
+        values = _numbers(label_file, n, raw)
         c, xc, yc, w, h = values[:5]
         pts = np.array(values[5:], np.float32).reshape(k, ndim)
         if c % 1 or not 0 <= c < nc:

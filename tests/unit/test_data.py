@@ -146,6 +146,22 @@ def test_a_users_dataset_as_ultralytics_accepts_it(tmp_path):
     assert CORRUPT not in Path(y["train"]).read_text()
 
 
+@pytest.mark.parametrize("row", ["0 nan 0.5 0.2 0.2", "0 0.5 0.5 inf 0.2", "0 0.5 0.5 0.2 -inf", "nan 0.5 0.5 0.2 0.2",
+                                 "0 0.1 0.1 0.3 NaN 0.3 0.3 0.1 0.3"])
+def test_nan_or_inf_in_a_label_is_refused_with_file_and_line(tmp_path, row):
+    """NaN compares false with every bound, so a range check alone lets it through; ultralytics' loader rejects it."""
+    lab = tmp_path / "labels" / "a.txt"
+    lab.parent.mkdir()
+    first = "1 0.5 0.5 0.2 0.2" if len(row.split()) == 5 else "1 0.1 0.1 0.3 0.1 0.3 0.3 0.1 0.3"
+    lab.write_text(f"{first}\n{row}\n")
+    with pytest.raises(data.DatasetError, match=r"a.txt, line 2: .* holds nan or inf"):
+        data.check_labels(lab, 3)
+    pose = tmp_path / "labels" / "p.txt"
+    pose.write_text("0 0.5 0.5 0.2 0.2 0.4 0.4 2 0.6 0.6 2\n0 0.5 0.5 0.2 0.2 nan 0.4 2 0.6 0.6 2\n")
+    with pytest.raises(data.DatasetError, match=r"p.txt, line 2: .* holds nan or inf"):
+        data.check_pose_labels(pose, 1, (2, 3))
+
+
 def test_label_rows_ultralytics_refuses(tmp_path):
     lab = tmp_path / "labels" / "a.txt"
     lab.parent.mkdir()
