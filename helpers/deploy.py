@@ -11,6 +11,8 @@ same runner against the simulator::
       model.rknn.json        its build record (config, ONNX, calibration list: relative paths)
       model.onnx             the float model: onnx backend, and the simulator's rebuild
       calibration/           the calibration images + dataset.txt (the simulator's INT8 rebuild)
+      samples/, reference/   a few images, and the ONNX outputs and detections the PC made of them
+                             (python3 run.py --selftest: the board's numpy/OpenCV decode them alike)
       rkdeploy/              a verbatim copy of helpers/board/: every module that runs on the
                              board (numpy + OpenCV + the standard library), nothing else
       README.txt             what to type on the board
@@ -26,6 +28,7 @@ import sys
 from pathlib import Path
 
 from .board.atomic import atomic_write_text, write_json
+from .board.records import file_digest
 from .board.runtime import BACKENDS
 
 #: the board subpackage, copied verbatim into every bundle under this name
@@ -83,6 +86,8 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
            "outputs": list(output_names or []), "score_sum": any(n.startswith("score_sum") for n in output_names or []),
            "toolkit_version": toolkit_version or rec.get("toolkit"), "quantization": rec["config"].name,
            **(extra_config or {})}
+    # every model file's size and SHA-256: the runner refuses a cut or damaged copy before loading it
+    cfg["files"] = {n: file_digest(tmp / n) for n in ["model.rknn", "model.onnx", *(extra_files or {})]}
     write_json(tmp / "config.json", cfg)
     (tmp / "labels.txt").write_text("".join(f"{n}\n" for n in labels))
     (tmp / "README.txt").write_text(board_instructions(cfg))
@@ -123,7 +128,64 @@ From the PC instead (board on USB, adb, rknn_server running on the board):
   python3 run.py images/ --backend toolkit
 On a PC without a board (the toolkit's simulator, rebuilt from model.onnx + model.rknn.json):
   python3 run.py images/ --backend simulator
-"""
+
+Before the NPU, on any board: does its numpy and OpenCV decode exactly as the PC did? (no runtime needed)
+  python3 run.py --selftest
+{tested_stacks()}"""
+
+
+def tested_stacks() -> str:
+    """The board Python stacks this bundle is proven with (the emulated board's recipe: exactly what was installed)."""
+    from .emuboard.recipe import BACKENDS, PROFILES, SUITES, SYSTEM_SITE
+
+    out = ["", "Python stacks proven on an emulated RK3588 (Debian's arm64 userland under qemu, Cortex-A76), each with",
+           "the backends it runs (rknnlite: up to the board's librknnrt.so):"]
+    for name, s in SUITES.items():
+        for prof in PROFILES:
+            pins = " ".join(PROFILES[prof][name])
+            numpy = next((p.split("==")[1] for p in PROFILES[prof][name] if p.startswith("numpy==")), s.numpy)
+            opencv = next((p.split("==")[1] for p in PROFILES[prof][name] if p.startswith("opencv")), s.opencv)
+            apt = "python3-venv" + (" python3-numpy python3-opencv" if SYSTEM_SITE[prof] else "")
+            venv = "python3 -m venv" + (" --system-site-packages" if SYSTEM_SITE[prof] else "")
+            out += [f"  {s.label}, {'Debian' + chr(39) + 's own' if SYSTEM_SITE[prof] else 'pip wheels:'} numpy "
+                    f"{numpy}, OpenCV {opencv}; backends {', '.join(BACKENDS[(name, prof)])}",
+                    f"    sudo apt install {apt}",
+                    f"    {venv} ~/rk && . ~/rk/bin/activate && pip install {pins}"]
+    out += ["  Debian 11's own numpy (1.19.5) is too old for onnxruntime (it needs >= 1.21.6): there, use rknnlite or",
+            "  ncnn, or the pip-wheel stack. The pip wheels' OpenCV resizes through its KleidiCV/carotene HAL, so its",
+            "  letterbox differs from the PC's by up to one grey level: scores move by less than 0.01, boxes by less",
+            "  than 1 px (measured); Debian's own OpenCV letterboxes exactly as the PC does."]
+    return "\n".join(out) + "\n"
+
+
+def add_samples(bundle, images, reference: int = 3) -> Path:
+    """Copy sample images into ``bundle/samples`` and write the self-test reference of the first ``reference``."""
+    samples = copy_inputs(images, Path(bundle) / "samples")
+    add_reference(bundle, reference)
+    return samples
+
+
+def add_reference(bundle, images: int = 3) -> Path:
+    """The bundle's self-test reference (``python3 run.py --selftest`` on a board): the ONNX model's raw outputs on
+    the first ``images`` samples (stored float16) and the detections this PC decodes from exactly those values."""
+    from .board import runner, selftest
+    from .board.preprocess import letterbox
+    from .board.records import read_bundle_config
+    from .board.runtime import OnnxRuntime
+
+    bundle = Path(bundle)
+    cfg = read_bundle_config(bundle)
+    imgsz, conf, iou = int(cfg["imgsz"]), cfg.get("conf", 0.25), cfg.get("iou", 0.45)
+    decode = runner.make_decoder(cfg, "onnx")
+    files = sorted(f for f in (bundle / "samples").iterdir() if f.suffix.lower() in runner.IMAGE_SUFFIXES)[:images]
+    frames = []
+    with OnnxRuntime(bundle / cfg["onnx"]) as rt:
+        for f in files:
+            canvas, lb = letterbox(runner.cv2.imread(str(f)), imgsz)
+            outs = selftest.rounded(rt.infer(canvas))
+            frames.append({"source": f.stem, "file": f"samples/{f.name}", "outputs": outs,
+                           "detections": decode(outs, imgsz, conf, iou, lb).to_records(cfg.get("labels", []))})
+    return selftest.save_reference(bundle, frames)
 
 
 def run_bundle(bundle, source, out_dir, *args: str, python: str | None = None, timeout: float = 1800) -> dict:

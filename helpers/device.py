@@ -155,15 +155,16 @@ class Device:
             raise DiskFull(f"the device has {free / 2**20:.1f} MB free in {parent}, the push needs "
                            f"{need / 2**20:.1f} MB: free some space there (or choose another folder)")
         tmp = f"{remote_dir.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
-        self.shell(f"rm -rf {shlex.quote(tmp)} && mkdir -p {shlex.quote(tmp)}")
+        dst = {f: posixpath.join(tmp, f.name if local.is_file() else f.relative_to(local).as_posix()) for f in files}
+        dirs = sorted({tmp} | {posixpath.dirname(d) for d in dst.values()})
+        # one round trip for every folder, one for the modes: a board's shell is a process per command
+        self.shell(f"rm -rf {shlex.quote(tmp)} && mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
         try:
-            for f in files:
-                rel = f.name if local.is_file() else f.relative_to(local).as_posix()
-                dst = posixpath.join(tmp, rel)
-                self.shell(f"mkdir -p {shlex.quote(posixpath.dirname(dst))}")
-                self._put(f, dst)
-                if os.access(f, os.X_OK):
-                    self.shell(f"chmod +x {shlex.quote(dst)}")
+            for f, d in dst.items():
+                self._put(f, d)
+            runnable = [d for f, d in dst.items() if os.access(f, os.X_OK)]
+            if runnable:
+                self.shell("chmod +x " + " ".join(shlex.quote(d) for d in runnable))
             self.shell(f"rm -rf {shlex.quote(remote_dir)} && mv {shlex.quote(tmp)} {shlex.quote(remote_dir)}")
         except BaseException:
             self.shell(f"rm -rf {shlex.quote(tmp)}", check=False)
@@ -350,7 +351,8 @@ def parse_ssh_target(text: str) -> tuple[str, str, int]:
 
 def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = None, use_adb: bool = False,
                  remote_dir: str = "/tmp/yolo_rknn_bundle", python: str = "python3", backend: str = "rknnlite",
-                 cores: int = 3, source: str = "samples", trust_new_host: bool = False) -> dict:
+                 cores: int = 3, source: str = "samples", trust_new_host: bool = False,
+                 max_frames: int | None = None) -> dict:
     """Run a deploy bundle on a board and return what the notebook records.
 
     - ``ssh="user@host[:port]"``: read the board's versions; for an NPU backend (``rknnlite``)
@@ -377,6 +379,7 @@ def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = Non
             if backend in ("rknnlite", "toolkit"):
                 check_versions(versions, toolkit, target)
             args = ("--backend", backend, "--cores", str(cores), "--no-images")
+            args += ("--max-frames", str(max_frames)) if max_frames else ()
             res = run_bundle_remote(dev, bundle, remote_dir, source, out_local, python, args, overwrite=True)
         return {"connected": True, "kind": "ssh", "backend": backend, "versions": versions.as_dict(),
                 "timings": res["timings"], "frames_per_second": res["frames_per_second"], "stdout": res["stdout"]}

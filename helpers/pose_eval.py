@@ -187,17 +187,20 @@ def runner_detections(model, video, cfg: dict, backend: str, imgsz: int, conf: f
 
 
 def pose_bundle(out_dir, rknn, onnx, ncnn: dict, calibration_txt, info, imgsz: int, conf: float, iou: float,
-                target: str, skeleton=()) -> Path:
+                target: str, skeleton=(), samples: int = 3) -> Path:
     """The 07 bundle for the pose model: INT8 .rknn, its rknn-layout ONNX, the ncnn model; ``config.json``
-    says ``task: pose``, the keypoint shape, the skeleton and where the ncnn model is."""
-    from .deploy import build_bundle
+    says ``task: pose``, the keypoint shape, the skeleton and where the ncnn model is; ``samples`` val images
+    and their self-test reference (``run.py --selftest``)."""
+    from .deploy import add_samples, build_bundle
     from .pose import pose_output_names
 
-    return build_bundle(out_dir, rknn, onnx, calibration_txt, info.names, imgsz, conf, iou, target=target,
-                        output_names=pose_output_names("rknn"),
-                        extra_files={"model.ncnn.param": ncnn["param"], "model.ncnn.bin": ncnn["bin"]},
-                        extra_config={"task": "pose", "kpt_shape": list(info.kpt_shape), "layout": "rknn",
-                                      "skeleton": [list(e) for e in skeleton], "ncnn": "model.ncnn.param"})
+    bundle = build_bundle(out_dir, rknn, onnx, calibration_txt, info.names, imgsz, conf, iou, target=target,
+                          output_names=pose_output_names("rknn"),
+                          extra_files={"model.ncnn.param": ncnn["param"], "model.ncnn.bin": ncnn["bin"]},
+                          extra_config={"task": "pose", "kpt_shape": list(info.kpt_shape), "layout": "rknn",
+                                        "skeleton": [list(e) for e in skeleton], "ncnn": "model.ncnn.param"})
+    add_samples(bundle, info.splits["val"][:samples], reference=samples)
+    return bundle
 
 
 def run_deployed(bundle, video, out_dir, backends=("ncnn", "simulator")) -> dict:

@@ -34,7 +34,7 @@ from .pool import OrderedPool
 from .pose import postprocess_pose
 from .postprocess import Detections, batched_nms, postprocess
 from .preprocess import letterbox
-from .records import read_bundle_config
+from .records import read_bundle_config, verify_model_file
 from .runtime import BACKENDS, default_backend, open_runtime
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
@@ -60,6 +60,36 @@ def check_board_soc(target: str, backend: str) -> str | None:
         raise ValueError(f"this board is an {soc} ({path}), the model was built for {target}: rebuild it with "
                          f"TARGET='{soc}' (notebooks 04 and 05) or run it on an {target}")
     return soc
+
+
+#: the oldest numpy and OpenCV the board code is proven with (Debian 11's own: python3-numpy, python3-opencv)
+MIN_NUMPY, MIN_OPENCV = (1, 19), (4, 5)
+
+
+def _version(text: str) -> tuple:
+    return tuple(int(p) for p in (text.split(".") + ["0", "0"])[:2] if p.isdigit())
+
+
+def check_stack() -> None:
+    """Refuse a numpy or OpenCV older than the ones this code is proven with, saying what to install."""
+    too_old = [f"{name} {have} (needs >= {'.'.join(map(str, need))})"
+               for name, have, need in (("numpy", np.__version__, MIN_NUMPY), ("OpenCV", cv2.__version__, MIN_OPENCV))
+               if _version(have) < need]
+    if too_old:
+        raise RuntimeError("this board's " + " and ".join(too_old) + " is too old for the bundle: apt install "
+                           "python3-numpy python3-opencv from Debian 11 or newer, or pip install "
+                           "'numpy>=1.19' 'opencv-python-headless>=4.5' in a venv")
+
+
+def require_writable(out_dir: Path) -> None:
+    """The output folder exists (made if needed) and takes a file, before any work is done."""
+    probe = out_dir / f".write-test-{os.getpid()}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"cannot write the results to {out_dir} ({e.strerror or e}): choose another --out") from None
 
 
 def make_decoder(cfg: dict, backend: str):
@@ -122,8 +152,11 @@ def detect_cascade(runtime, frame, imgsz, conf, iou, tile, overlap, split_px: fl
     return Detections(b[keep], s[keep], c[keep], lv[keep])
 
 
-def iter_frames(source: str | os.PathLike, max_frames: int | None = None):
-    """(name, BGR frame) from an image file, a folder of images, or a video file."""
+def iter_frames(source: str | os.PathLike, max_frames: int | None = None, skipped: list | None = None):
+    """(name, BGR frame) from an image file, a folder of images, or a video file.
+
+    An image that does not decode raises, or, with a ``skipped`` list, is appended to it (name, why) and passed over.
+    """
     p = Path(source)
     if not p.exists():
         raise FileNotFoundError(f"no image, folder or video at {p}")
@@ -153,7 +186,10 @@ def iter_frames(source: str | os.PathLike, max_frames: int | None = None):
             return
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"{f} is not a readable image")
+            if skipped is None:
+                raise ValueError(f"{f} is not a readable image")
+            skipped.append({"file": f.name, "why": "not a readable image (corrupt, empty or not an image)"})
+            continue
         yield f.stem, img
         n += 1
 
@@ -282,18 +318,20 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     target = cfg.get("target", "rk3588")
     backend = s.backend if s.backend != "auto" else default_backend(model_path)
     check_board_soc(target, backend)
+    for f in (model_path, model_path.with_suffix(".bin")) if model_path.suffix == ".param" else (model_path,):
+        verify_model_file(bundle, cfg, f)
     soc = SOCS.get(target)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    require_writable(out_dir)
     runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
     decode = make_decoder(cfg, backend)
     work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
     skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
     video = VideoOut(s.video, source_fps(source)) if s.video else None
-    frames, per_frame, complete = [], [], False
+    frames, per_frame, skipped, complete = [], [], [], False
     try:
         t_start = time.perf_counter()
         with OrderedPool(runtimes, work) as pool:
-            for name, frame, det, t in pool.map(iter_frames(source, s.max_frames)):
+            for name, frame, det, t in pool.map(iter_frames(source, s.max_frames, skipped)):
                 frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
                                "detections": det.to_records(labels)})
                 per_frame.append(t)
@@ -308,6 +346,8 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
                 if video:
                     video.write(picture)
         wall = time.perf_counter() - t_start
+        if not frames:
+            raise ValueError(f"no readable frame in {source}: " + "; ".join(f"{k['file']}: {k['why']}" for k in skipped))
         complete = True
     finally:
         for rt in runtimes + list(large.values()):
@@ -316,11 +356,13 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
             video.close(complete)
     result = {"backend": runtimes[0].backend, "model": str(model_path), "task": "pose" if pose else "detect",
               "cores": s.cores, "tile": tile, "video": str(s.video) if s.video else None,
-              "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames,
+              "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames, "skipped": skipped,
               "timings": summarize_timings(per_frame),
               "frames_per_second": round(len(frames) / wall, 2) if wall else None}
     write_json(out_dir / "detections.json", result)
     if log:
+        for k in skipped:
+            log(f"skipped {k['file']}: {k['why']}")
         log(f"{len(frames)} frame(s), backend {result['backend']}, {s.cores} context(s): "
             f"{result['frames_per_second']} frames/s")
         for k, v in result["timings"].items():
@@ -331,7 +373,10 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
 
 def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection or pose with a deploy bundle")
-    p.add_argument("source", help="an image, a folder of images, or a video file")
+    p.add_argument("source", nargs="?", help="an image, a folder of images, or a video file")
+    p.add_argument("--selftest", action="store_true",
+                   help="decode the bundle's stored reference outputs with this board's numpy and OpenCV and compare "
+                        "with the PC's detections (no runtime, no NPU needed)")
     p.add_argument("--bundle", default=bundle_default or ".", help="the bundle folder (default: this runner's)")
     p.add_argument("--model", help="a .rknn, .onnx or ncnn .param file instead of the bundle's model")
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
@@ -359,8 +404,15 @@ def settings_from_args(a: argparse.Namespace) -> RunSettings:
 def main(argv=None, bundle_default: str | None = None) -> int:
     a = parse_args(argv, bundle_default)
     try:
+        check_stack()
+        if a.selftest:
+            from .selftest import run_selftest
+
+            return 0 if run_selftest(a.bundle, make_decoder(read_bundle_config(a.bundle), "onnx"))["ok"] else 1
+        if not a.source:
+            raise ValueError("give an image, a folder of images or a video (or --selftest)")
         run(a.source, a.bundle, a.out, settings_from_args(a))
-    except (FileNotFoundError, ValueError, RuntimeError) as e:  # RuntimeFailure, or a PC backend's own
+    except (OSError, ValueError, RuntimeError) as e:  # RuntimeFailure, a PC backend's own, a missing file
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -69,6 +69,46 @@ class Runtime:
         return self.run([self.prepare(canvas_bgr)])
 
 
+#: onnxruntime's declared minimum numpy (its wheels since 1.16); Debian 11's own python3-numpy is 1.19.5
+ONNXRUNTIME_MIN_NUMPY = (1, 21, 6)
+
+
+def onnxruntime_missing() -> str:
+    """What to do when onnxruntime is not importable, said for this board's numpy."""
+    have = tuple(int(x) for x in np.__version__.split(".")[:3] if x.isdigit())
+    if have < ONNXRUNTIME_MIN_NUMPY:
+        return (f"the onnx backend needs onnxruntime, which needs numpy >= 1.21.6, and this board has numpy "
+                f"{np.__version__} (Debian 11's own): in a venv, pip install onnxruntime (it brings a newer numpy; "
+                "see the bundle's README), or use the rknnlite backend (NPU) or ncnn")
+    return "the onnx backend needs onnxruntime (pip install onnxruntime)"
+
+
+#: where a board keeps Rockchip's NPU runtime library (RKNNLite loads it)
+LIBRKNNRT = "/usr/lib/librknnrt.so"
+
+
+def librknnrt_version(path: str = LIBRKNNRT) -> str | None:
+    """The version string inside the board's librknnrt.so (what ``strings | grep`` finds), or None when absent."""
+    import re
+
+    try:
+        with open(path, "rb") as f:
+            m = re.search(rb"librknnrt version:?\s*([0-9]+\.[0-9]+\.[0-9]+)", f.read())
+    except OSError:
+        return None
+    return m.group(1).decode() if m else "unknown"
+
+
+def model_toolkit(model: str | os.PathLike) -> str | None:
+    """The rknn-toolkit2 version that built a .rknn, from its build record (None without one)."""
+    from .records import RecordMissing, read_build_record
+
+    try:
+        return read_build_record(model).get("toolkit")
+    except (RecordMissing, ValueError):
+        return None
+
+
 class OnnxRuntime(Runtime):
     """onnxruntime on the CPU: the float reference of every comparison in the workbook."""
 
@@ -78,11 +118,15 @@ class OnnxRuntime(Runtime):
         try:
             import onnxruntime as ort
         except ImportError as e:
-            raise RuntimeFailure("the onnx backend needs onnxruntime (pip install onnxruntime)") from e
+            raise RuntimeFailure(onnxruntime_missing()) from e
         so = ort.SessionOptions()
         if threads:
             so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own kinds on a damaged file
+            raise RuntimeFailure(f"onnxruntime cannot load {model}: {str(e).splitlines()[0][:300]} (a truncated or "
+                                 "damaged copy? copy the bundle again)") from None
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -136,7 +180,8 @@ class NcnnRuntime(Runtime):
         for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic"):
             setattr(self.net.opt, flag, bool(fp16))
         if self.net.load_param(str(param)) != 0 or self.net.load_model(str(weights)) != 0:
-            raise RuntimeFailure(f"ncnn could not load {param} / {weights}")
+            raise RuntimeFailure(f"ncnn could not load {param} / {weights} (a truncated or damaged copy? copy the "
+                                 "bundle again)")
         self._mat = ncnn.Mat
 
     def run(self, inputs: list) -> list:
@@ -209,12 +254,17 @@ class RknnLiteRuntime(Runtime):
                                  "for the board's Python (aarch64) there") from e
         self.rknn = RKNNLite(verbose=False)
         if self.rknn.load_rknn(str(model)) != 0:
-            raise RuntimeFailure(f"could not load {model}: built for another platform or toolkit version?")
+            raise RuntimeFailure(f"could not load {model}: built for another platform or toolkit version, or a "
+                                 "truncated copy?")
         mask = getattr(RKNNLite, core_mask_name(core, npu_cores))
         if self.rknn.init_runtime(core_mask=mask) != 0:
             self.close()
-            raise RuntimeFailure("init_runtime failed: is /usr/lib/librknnrt.so present and the same version as the "
-                                 "toolkit that built the model?")
+            built, have = model_toolkit(model) or "unknown (no build record)", librknnrt_version()
+            raise RuntimeFailure(f"init_runtime failed: is {LIBRKNNRT} present and the same version as the toolkit "
+                                 f"that built the model? This model was built by rknn-toolkit2 {built}; this board's "
+                                 f"{LIBRKNNRT} is " + ("missing" if have is None else f"version {have}") +
+                                 f": copy librknnrt.so of the rknn-toolkit2 {built} release "
+                                 "(rknpu2/runtime/Linux/librknn_api/aarch64/) to /usr/lib/")
 
     def run(self, inputs: list) -> list:
         return npu_outputs(self.rknn.inference(inputs=[inputs[0]], data_format="nhwc"), "RKNNLite inference")

@@ -111,7 +111,7 @@ def test_parse_ssh_target():
 def test_run_on_board_checks_the_runtime_before_pushing(ssh, sshd, tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "config.json").write_text('{"toolkit_version": "2.5.0", "target": "rk3588"}')
+    (bundle / "config.json").write_text('{"model": "model.rknn", "imgsz": 320, "toolkit_version": "2.5.0", "target": "rk3588"}')
     assert device.run_on_board(bundle, tmp_path / "out") == {"connected": False}
     remote = f"{sshd['remote']}/never_pushed"
     with pytest.raises(device.VersionMismatch, match="/usr/lib/librknnrt.so is missing.*2.5.0"):
