@@ -102,7 +102,17 @@ def _deploy(m):
                    "detections" if m["runner_equals_notebook"] else "the bundle's runner differs from the notebook",
                    "compare config.json (conf, iou, score_sum) with the notebook's settings; rebuild the bundle"),
             _check("pool_equals_single", m["pool_equals_single"], "the ordered pool returns the single context's "
-                   "results in order", "the pool reordered or lost frames: report it with the frames' names")]
+                   "results in order", "the pool reordered or lost frames: report it with the frames' names")
+            ] + _board(m.get("board", {}))
+
+
+def _board(b: dict) -> list:
+    if not b.get("emulated"):
+        return []
+    return [_check("emulated_board_equals_pc", b["equals_pc"],
+                   f"on the emulated board ({b['board']}): {b['comparison_text']}",
+                   "the board's numpy/OpenCV changed the result: run `python3 run.py --selftest` there, and compare "
+                   "its versions with the bundle README's tested ones")]
 
 
 def _pose(m):
@@ -133,7 +143,18 @@ def _pose(m):
                    "float16 (the hybrid row), or calibrate with more images", stop=False),
             _check("bundle_equals_notebook", not bad_bundle, "the pose bundle's runner gives the notebook's detections "
                    "and keypoints" + (f", except with {', '.join(bad_bundle)}" if bad_bundle else ""),
-                   "compare the bundle's config.json (conf, iou, kpt_shape) with the notebook's settings")]
+                   "compare the bundle's config.json (conf, iou, kpt_shape) with the notebook's settings")
+            ] + _arm_fp16(m.get("arm_fp16"))
+
+
+def _arm_fp16(a: dict | None) -> list:
+    if not a:
+        return []
+    f32, f16 = a["pose"]["fp32"]["pose_mAP50_95"], a["pose"]["fp16"]["pose_mAP50_95"]
+    return [_check("arm_fp16_margin", f16 >= f32 - POSE_FP16_MARGIN, f"ncnn with fp16 arithmetic on the emulated "
+                   f"Cortex-A76: pose mAP50-95 {f16} vs fp32 {f32} on {a['images']} images (margin {POSE_FP16_MARGIN})",
+                   "on a phone or board set ncnn's use_fp16_arithmetic off (NcnnRuntime(fp16=False), the runner's "
+                   "default) and measure there", stop=False)]
 
 
 CHECKS = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,

@@ -623,7 +623,29 @@ def deploy_conclusions(m: dict) -> list[dict]:
             f"({many / one:.2f}×) on this {m['cores']}-core PC's simulator; on an RK3588 each context gets its own NPU "
             "core, and the board figure is the one to trust."},
            tiling(m["tiling"])]
+    if m.get("board", {}).get("emulated"):
+        out.append(emulated_board(m["board"]))
     return out
+
+
+def emulated_board(b: dict) -> dict:
+    """07's board section run on the emulated board: what it proved, and what a real board adds."""
+    st, c = b["stack"], b["comparison"]
+    hal = st.get("opencv_hal", "") or ""
+    why = (" Its OpenCV resizes through custom HALs (" + hal.split("(", 1)[-1].rstrip(")") + "), so its letterbox "
+           "differs from the PC's by up to one grey level, and scores and boxes move that little."
+           if hal.upper().startswith("YES") else " Its OpenCV letterboxes exactly as the PC's; only float rounding differs.")
+    return {"id": "emulated_board", "value": {"board": b["board"], "equals_pc": b["equals_pc"],
+                                              "max_score_diff": c["max_score_diff"], "max_box_diff": c["max_box_diff"]},
+            "holds": b["equals_pc"], "text":
+            f"Over SSH, the emulated {b['soc']} ({b['board']}: Python {st['python']}, numpy {st['numpy']}, OpenCV "
+            f"{st['cv2']}) took the bundle, ran it on {b['frames']} frames with the {b['backend']} backend and gave "
+            f"{'the PC' + chr(39) + 's detections' if b['equals_pc'] else 'other detections than the PC'}: "
+            f"largest score difference {c['max_score_diff']:.2g}, box {c['max_box_diff']:.2g} px (tolerance "
+            f"{c['score_tol']} / {c['box_tol']} px)." + why + " Everything but the NPU is proven there; a real board "
+            f"still needs its librknnrt.so (the version check said: {b['npu_check'].splitlines()[-1].lstrip('- ')})."
+            f" Times under emulation are not board times: there, inference ran {b['emulation_factor']:.0f}× slower than "
+            "on this PC."}
 
 
 def analyze_conclusions(m: dict) -> list[dict]:
@@ -632,10 +654,30 @@ def analyze_conclusions(m: dict) -> list[dict]:
                        m.get("model_family") or (), m.get("stock_head_advised"), m.get("ap_by_size") or ())
 
 
+def ncnn_fp16_arm(a: dict, flag_effect: float) -> dict:
+    """08's fp16 arithmetic on the emulated Cortex-A76 (the one thing this x86 CPU could not show)."""
+    change = a["pose_mAP50_95_change"]
+    f32, f16 = a["pose"]["fp32"], a["pose"]["fp16"]
+    return {"id": "ncnn_fp16_arm", "value": {"max_abs_diff": a["max_abs_diff"], "pose_mAP50_95_change": change},
+            "holds": abs(change) <= POSE_KEEPS, "text":
+            f"On an ARM core with fp16 arithmetic (the emulated Cortex-A76 of an RK3588, {a['board']}; ncnn reports "
+            f"fp16 support: {a['cpu']['asimdhp']}), switching ncnn's fp16 storage and arithmetic on moves the outputs "
+            f"by up to {a['max_abs_diff']:.3g} (largest output value {a['largest_output_value']}), where this PC's "
+            f"x86 CPU moved them by {flag_effect:.2g}: activations are rounded to fp16 there. Pose mAP50-95 on "
+            f"{a['images']} val images: {f16['pose_mAP50_95']} with fp16 against {f32['pose_mAP50_95']} in fp32 "
+            f"(Δ {change:+.4f}); "
+            + ("within what the workbook calls the same, so a phone or board can keep ncnn's fp16 default."
+               if abs(change) <= POSE_KEEPS else "more than the workbook calls the same: on a phone or board, "
+               "measure with use_fp16_arithmetic off before shipping.")
+            + " qemu executes the A76's fp16 instructions by the IEEE rules the hardware follows (the same ncnn "
+              "kernels, chosen by the same CPU features); it says nothing about speed."}
+
+
 def pose_stage_conclusions(m: dict) -> list[dict]:
     """08's conclusions from what 08 records."""
-    return pose_conclusions(m["transplant"], m["ncnn"]["relu"], m["ncnn"]["silu"], m["ncnn_runs"],
-                            m["ncnn_fp16_flag_effect"], m["latency"], m["rknn"])
+    out = pose_conclusions(m["transplant"], m["ncnn"]["relu"], m["ncnn"]["silu"], m["ncnn_runs"],
+                           m["ncnn_fp16_flag_effect"], m["latency"], m["rknn"])
+    return out + ([ncnn_fp16_arm(m["arm_fp16"], m["ncnn_fp16_flag_effect"])] if m.get("arm_fp16") else [])
 
 
 STAGE_CONCLUSIONS = {"01_train": train_conclusions, "02_patch": patch_conclusions, "03_export": export_conclusions,

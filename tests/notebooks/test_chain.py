@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from helpers import artifacts, deploy, device, expect, findings, selection, workbook
+from helpers import artifacts, deploy, device, emuboard, expect, findings, selection, workbook
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
@@ -43,7 +44,8 @@ ATTENTION_RULE = "fuse_exmatmul_add_mul_exsoftmax13_exmatmul_to_sdpa"  # breaks 
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("chain_run")
+    """A fresh run folder; CHAIN_RUN_DIR reuses an existing one (re-run part of the chain: pytest -k 'test_07 or ...')."""
+    return Path(os.environ["CHAIN_RUN_DIR"]) if os.environ.get("CHAIN_RUN_DIR") else tmp_path_factory.mktemp("chain_run")
 
 
 def _execute(number: str, run_dir: Path, **extra):
@@ -282,15 +284,23 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert all((shipped / p.name).read_bytes() == p.read_bytes() for p in board_dir.glob("*.py"))
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
         ["run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
-         "calibration", "samples", deploy.BUNDLE_PACKAGE])
-    assert m["samples"] == SMALL["SAMPLE_IMAGES"] and m["board"] == {"connected": False}
+         "calibration", "samples", "reference", deploy.BUNDLE_PACKAGE])
+    assert m["samples"] == SMALL["SAMPLE_IMAGES"]
+    # section 5 without a board: the emulated one (bullseye/pip), over SSH: versions, push, run, pull, compare
+    b = m["board"]
+    assert b["connected"] and b["emulated"] and b["kind"] == "ssh" and b["board"] == "bullseye/pip", b
+    assert b["versions"]["soc"] == "rk3588" and b["versions"]["librknnrt"] is None
+    assert "/usr/lib/librknnrt.so is missing" in b["npu_check"] and b["stack"]["numpy"].startswith("2.")
+    assert b["equals_pc"] and b["comparison"]["frames"] == b["frames"] == 2 and b["comparison"]["pairs"] > 0, b
+    assert "frames_per_second" not in b and b["emulated_frames_per_second"] > 0  # never read as a board figure
     assert m["runner_equals_notebook"] is True and m["pool_equals_single"] is True
     assert set(m["tiling"]) == {"whole frame", "tiles", "cascade"} and m["tiling"]["tiles"]["objects"] > 0
     assert all(m["timings"]["1"][k]["median"] > 0 for k in ("preprocess_ms", "inference_ms", "postprocess_ms",
                                                             "end_to_end_ms"))
     assert m["tile_merge"]["tiles"] > 1 and m["tile_merge"]["merged"] <= m["tile_merge"]["tile_boxes"]
     assert (run_dir / "07_deploy" / "tile_merge.png").is_file()
-    c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling"])
+    c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling", "emulated_board"])
+    assert c["emulated_board"]["holds"] and "not board times" in c["emulated_board"]["text"]
     assert c["tiling"]["value"] == {"whole": m["tiling"]["whole frame"]["recall"], "tiles": m["tiling"]["tiles"]["recall"]}
     # the runner imports no torch or ultralytics
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtime; "
@@ -345,7 +355,8 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
 
 # 08 with its own small settings: the stick figures, two short trainings (scratch, and from 01's SiLU twin)
 POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
-              "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6}
+              "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6,
+              "ARM_FP16_IMAGES": 3}
 POSE_FP16_MARGIN = expect.POSE_FP16_MARGIN  # ncnn fp16 pose mAP50-95 may trail fp32 by at most this
 POSE_INT8_MARGIN = expect.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
 
@@ -384,9 +395,17 @@ def test_08_pose(run_dir):
     table = {r["runtime"]: r for r in m["runtime_table"]}
     assert set(table) == {"onnxruntime float32", "ncnn fp16", "RKNN INT8 (simulator)"}
     assert table["onnxruntime float32"]["pose_mAP50_95"] == m["scores"]["onnxruntime float32"]["pose_mAP50_95"]
-    _concluded(m, "08_pose", ["pose_transplant", "ncnn_fusion", "ncnn_fp16", "ncnn_speed", "rknn_pose"])
+    c = _concluded(m, "08_pose", ["pose_transplant", "ncnn_fusion", "ncnn_fp16", "ncnn_speed", "rknn_pose",
+                                  "ncnn_fp16_arm"])
     assert [c["id"] for c in m["expectations"]] == ["pose_parity", "ncnn_matches_onnx", "ncnn_fp16_margin",
-                                                    "relu_fused", "int8_pose_margin", "bundle_equals_notebook"]
+                                                    "relu_fused", "int8_pose_margin", "bundle_equals_notebook",
+                                                    "arm_fp16_margin"]
+    # fp16 arithmetic on the emulated Cortex-A76: it rounds activations (x86 did not), measured on the same inputs
+    a = m["arm_fp16"]
+    assert a["board"] == "bullseye/pip" and a["cpu"]["asimdhp"] is True and a["images"] == POSE_SMALL["ARM_FP16_IMAGES"]
+    assert a["max_abs_diff"] > m["ncnn_fp16_flag_effect"] and a["max_abs_diff"] > 1e-3, a
+    assert c["ncnn_fp16_arm"]["value"]["max_abs_diff"] == a["max_abs_diff"] and "says nothing about speed" in \
+        c["ncnn_fp16_arm"]["text"]
     assert all(c["ok"] for c in m["expectations"]), m["expectations"]
     assert m["headline"]["ncnn_relu_fused"] == 63
     # the pose bundle: its runner, as a separate program, on a video, with ncnn and with the simulator
@@ -397,3 +416,151 @@ def test_08_pose(run_dir):
     assert {"model.rknn", "model.onnx", "model.ncnn.param", "model.ncnn.bin", "run.py"} <= {p.name for p in bundle.iterdir()}
     for png in ("dataset_samples.png", "training_curves.png", "runtimes.png", "annotated_frame.png"):
         assert (run_dir / "08_pose" / png).is_file()
+
+
+# ---- the bundles on the emulated board (helpers.emuboard): an RK3588's software stack, everything but the NPU.
+# Two suites (Debian 11 and 12) x two profiles (Debian's own numpy/OpenCV, today's pip wheels); a few frames each,
+# since emulated code runs ~350x slower than native.
+EMULATED = [(s, p) for s in emuboard.SUITES for p in emuboard.PROFILES]
+BOARD_FRAMES = 2
+
+
+def _bundles(run_dir) -> dict:
+    out = {"detect": run_dir / "07_deploy" / "bundle", "pose": run_dir / "08_pose" / "bundle"}
+    assert all((b / "run.py").is_file() for b in out.values()), "07 and 08 write the bundles first"
+    return out
+
+
+def _pc_run(bundle, backend, out):
+    return deploy.run_bundle(bundle, bundle / "samples", out, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
+                             "--no-images")
+
+
+# what the canvas test runs inside the board: the bundle's own letterbox of its samples, saved for the PC
+LETTERBOX = ("import sys, numpy as np; sys.path.insert(0, '.'); from rkdeploy.preprocess import letterbox, load_image; "
+             "import glob; np.savez('/tmp/canvas.npz', **{f.split('/')[-1]: letterbox(load_image(f), 320)[0] "
+             "for f in sorted(glob.glob('samples/*'))[:2]})")
+IMPORTS = ("import sys, importlib, pkgutil; sys.path.insert(0, '.'); import rkdeploy; "
+           "[importlib.import_module('rkdeploy.' + m.name) for m in pkgutil.iter_modules(rkdeploy.__path__)]; "
+           "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics', 'rknn', 'onnx', 'helpers')]; "
+           "assert not bad, bad; print('imported', len([k for k in sys.modules if k.startswith('rkdeploy.')]))")
+
+
+@pytest.mark.parametrize("suite,profile", EMULATED, ids=[f"{s}-{p}" for s, p in EMULATED])
+def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path):
+    from helpers.board.compare import describe, match_runs
+    from helpers.board.preprocess import letterbox, load_image
+    from helpers.emuboard.bundle import run_bundle
+
+    bundles, board = _bundles(run_dir), emuboard.EmulatedBoard(suite, profile)
+    st = board.stack
+    assert st["machine"] == "aarch64" and st["python"].startswith(emuboard.SUITES[suite].python)
+    # every module of the bundle imports there (numpy, OpenCV and the standard library only)
+    r = board.run(f"cd /tmp && rm -rf b && cp -r /host_bundle b && cd b && python3 -c \"{IMPORTS}\"",
+                  binds={str(bundles["detect"]): "/host_bundle"})
+    assert r.returncode == 0 and "imported" in r.stdout, r.stderr[-2000:]
+    # the self-test: the board's numpy/OpenCV decode the PC's stored outputs into the PC's detections
+    for kind, b in bundles.items():
+        t = run_bundle(board, b, ["--selftest"])
+        assert t.returncode == 0 and "agree" in t.stdout, (kind, t.stdout, t.stderr[-2000:])
+    # the root cause of any difference end to end: the letterbox, compared value by value with the PC's
+    r = board.run(f"cd /tmp/b && python3 -c \"{LETTERBOX}\"")
+    assert r.returncode == 0, r.stderr[-1500:]
+    with np.load(board.path("/tmp/canvas.npz")) as got:
+        diffs = [int(np.abs(got[k].astype(int) - letterbox(load_image(bundles["detect"] / "samples" / k), 320)[0]
+                            .astype(int)).max()) for k in got.files]
+    hal = emuboard.tolerance(st) == emuboard.RESIZE_HAL
+    assert max(diffs) <= 1 and (hal or max(diffs) == 0), (st.get("opencv_hal"), diffs)
+    # end to end, each backend the profile has, against the same runner on this PC
+    score_tol, px_tol, margin = emuboard.tolerance(st)
+    for kind, backend in (("detect", "onnx"), ("pose", "ncnn")):
+        args = ["samples", "--backend", backend, "--max-frames", str(BOARD_FRAMES), "--no-images"]
+        ran = run_bundle(board, bundles[kind], args, tmp_path / f"{kind}_board")
+        if backend not in board.backends:  # Debian 11's numpy 1.19.5 cannot take onnxruntime: said so, exit 2
+            assert ran.returncode == 2 and "needs numpy >= 1.21.6" in ran.last_line, ran.stderr[-1500:]
+            continue
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        got = json.loads((ran.out / "detections.json").read_text())
+        pc = _pc_run(bundles[kind], backend, tmp_path / f"{kind}_pc")
+        conf = json.loads((bundles[kind] / "config.json").read_text())["conf"]
+        m = match_runs(pc, got, conf, score_tol, px_tol, margin)
+        assert m["ok"] and m["pairs"] > 0, (suite, profile, kind, describe(m), m["unpaired"])
+
+
+@pytest.mark.parametrize("suite", list(emuboard.SUITES))
+def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
+    """The real rknn-toolkit-lite2 wheel on the emulated board: it constructs, loads the bundle's model, takes the core
+    masks the pool passes, and init_runtime fails only because the board's librknnrt.so is absent; the runner then
+    ends with one clear line that names the model's toolkit version, and exit 2."""
+    from helpers.board.runtime import core_mask_name
+    from helpers.emuboard.bundle import run_bundle
+
+    bundle, board = _bundles(run_dir)["detect"], emuboard.EmulatedBoard(suite, "debian")
+    masks = [core_mask_name(i, 3) for i in range(3)] + ["NPU_CORE_AUTO"]
+    code = ("from rknnlite.api import RKNNLite; r = RKNNLite(verbose=False); print('load', r.load_rknn('model.rknn')); "
+            f"print('init', [(m, r.init_runtime(core_mask=getattr(RKNNLite, m))) for m in {masks!r}])")
+    r = board.run(f"cd /b && python3 -c \"{code}\"", binds={str(bundle): "/b"})
+    assert "load 0" in r.stdout, (r.stdout, r.stderr[-2000:])
+    assert f"init {[(m, -1) for m in masks]}" in r.stdout, r.stdout
+    assert "Can not find dynamic library" in r.stdout + r.stderr  # the library, not our arguments
+    ran = run_bundle(board, bundle, ["samples", "--backend", "rknnlite", "--cores", "3", "--max-frames", "1"])
+    assert ran.returncode == 2, ran.stderr[-2000:]
+    line = ran.last_line
+    assert line.startswith("error: init_runtime failed") and "built by rknn-toolkit2 2.5.0" in line, line
+    assert "/usr/lib/librknnrt.so is missing" in line and "rknn-toolkit2 2.5.0 release" in line, line
+
+
+def test_09_the_board_checks_read_the_device_tree(run_dir):
+    """A board whose device tree names an RK3566 refuses the RK3588 model before the NPU is touched; the version
+    script reads the SoC from the same device tree and finds no librknnrt.so."""
+    from helpers.emuboard.bundle import run_bundle
+
+    bundle = _bundles(run_dir)["detect"]
+    other = emuboard.EmulatedBoard("bullseye", "debian", soc="rk3566")
+    ran = run_bundle(other, bundle, ["samples", "--backend", "rknnlite", "--max-frames", "1"])
+    assert ran.returncode == 2 and "this board is an rk3566" in ran.last_line and "TARGET='rk3566'" in ran.last_line
+    v = device.parse_versions(other.run(device.VERSION_SCRIPT).stdout)
+    assert v.soc == "rk3566" and v.librknnrt is None
+    assert device.parse_versions(emuboard.EmulatedBoard("bookworm", "pip").run(device.VERSION_SCRIPT).stdout).soc == "rk3588"
+
+
+BAD_INPUTS = [  # (what is broken, shell line in the bundle's folder, runner arguments, exit code, the line it ends with)
+    ("missing model", "rm model.onnx", ["--backend", "onnx"], 2, "error: no model file at"),
+    ("truncated onnx", "head -c 20000 model.onnx > m && mv m model.onnx", ["--backend", "onnx"], 2,
+     "error: model.onnx is 20,000 bytes, the bundle recorded"),
+    ("cut model of your own", "head -c 20000 model.onnx > cut.onnx", ["--backend", "onnx", "--model", "cut.onnx"], 2,
+     "error: onnxruntime cannot load"),
+    # RKNNLite's load_rknn takes a truncated .rknn (returns 0): the bundle's recorded size catches it first
+    ("truncated rknn", "head -c 20000 model.rknn > m && mv m model.rknn", ["--backend", "rknnlite"], 2,
+     "error: model.rknn is 20,000 bytes, the bundle recorded"),
+    ("damaged rknn", "printf 'XXXX' | dd of=model.rknn bs=1 seek=5000 conv=notrunc 2>/dev/null",
+     ["--backend", "rknnlite"], 2, "error: model.rknn does not match the SHA-256"),
+    ("unreadable config", "echo '{\"model\": ' > config.json", ["--backend", "onnx"], 2, "error: "),
+    ("backend missing", "true", ["--backend", "ncnn"], 2, "error: this bundle has no ncnn model"),
+    ("output not writable", "touch out", ["--backend", "onnx"], 2, "error: cannot write the results to out"),
+]
+
+
+@pytest.mark.parametrize("what,prepare,args,code,ends", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, prepare, args, code, ends, tmp_path):
+    from helpers.emuboard.bundle import run_bundle
+
+    board = emuboard.EmulatedBoard("bullseye", "pip")
+    ran = run_bundle(board, _bundles(run_dir)["detect"], ["samples", *args, "--max-frames", "1"], tmp_path / "out",
+                     prepare=prepare)
+    assert ran.returncode == code and ran.last_line.startswith(ends), (what, ran.stdout[-500:], ran.stderr[-1500:])
+    assert ran.out is None or not (ran.out / "detections.json").exists()  # no result written
+    if what == "unreadable config":
+        assert "config.json is not readable JSON" in ran.last_line and "copy the bundle again" in ran.last_line
+
+
+def test_09_an_image_that_does_not_decode_is_skipped_and_named(run_dir, tmp_path):
+    from helpers.emuboard.bundle import run_bundle
+
+    board = emuboard.EmulatedBoard("bullseye", "debian")
+    ran = run_bundle(board, _bundles(run_dir)["pose"], ["samples", "--backend", "ncnn", "--no-images"],
+                     tmp_path / "out", prepare="head -c 300 samples/val_00001.jpg > samples/broken.jpg")
+    assert ran.returncode == 0, ran.stderr[-1500:]
+    assert "skipped broken.jpg: not a readable image" in ran.stdout
+    res = json.loads((ran.out / "detections.json").read_text())
+    assert [k["file"] for k in res["skipped"]] == ["broken.jpg"] and len(res["frames"]) == 3

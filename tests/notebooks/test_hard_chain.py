@@ -24,7 +24,7 @@ TINY = {
     "ALGORITHMS": ["normal"], "METHODS": ["channel"], "HYBRID_LAYERS": 1, "RUN_AUTO_HYBRID": False,
     "CUSTOM_OP_IMAGES": 1, "VIEW_IMAGES": 1, "RUN_MMSE": False, "CALIB_SIZES": [], "BOOTSTRAP": 20, "BATCH_DEMO": 1,
     "LARGE_EXPORT": 0,
-    "SAMPLE_IMAGES": 2, "CORES": 1, "FRAME_OBJECT_IMAGES": 2,
+    "SAMPLE_IMAGES": 2, "CORES": 1, "FRAME_OBJECT_IMAGES": 2, "EMULATED_BOARD": "",  # the main chain covers it
 }
 
 
