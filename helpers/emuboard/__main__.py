@@ -74,8 +74,12 @@ def main(argv=None) -> int:
             return r.returncode
         if a.command == "shell":
             return subprocess.call(board.argv(" ".join(rest) if rest else "exec /bin/bash -l"))
+        import signal
+
         from .sshd import ssh_server
 
+        # a SIGTERM (kill, a closing terminal) must stop the server too, not only Ctrl-C
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         with ssh_server(board) as addr:
             print(json.dumps({"target": addr.target, "key_file": addr.key_file}))
             print(f"ssh -i {addr.key_file} -p {addr.port} {addr.user}@{addr.host}   (Ctrl-C stops the server)",

@@ -11,6 +11,10 @@ the board through qemu, with ROOT as ``/``; on top of that the board gets
 * ``/proc/device-tree`` whose ``compatible`` names the SoC, as Rockchip's kernels write it;
 * a clean environment: only what a login on the board would set, with the profile's venv first
   on PATH (``python3`` is the profile's).
+
+A limit of Debian 12's proot (5.1.0): it does not translate the ``statx`` system call, so programs
+that use it (coreutils' ``ls`` and ``stat``) see the host's files; Python (the bundle, RKNNLite)
+and the shell use ``stat`` and see the board's (``os.path.exists('/.dockerenv')`` is False there).
 """
 
 from __future__ import annotations
