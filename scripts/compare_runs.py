@@ -21,14 +21,16 @@ from pathlib import Path
 VOLATILE_KEYS = {"weights", "onnx", "rknn", "report", "log", "txt", "bundle", "ultralytics_run", "model_yaml",
                  "data_yaml", "stdout", "image", "reused", "torch_threads", "fingerprint", "files", "settings",
                  "log_file", "toolkit_errors", "path", "file", "timings", "frames_per_second", "frames/s",
-                 "end_to_end_ms", "device", "config", "dump_bytes", "model"}
+                 "end_to_end_ms", "device", "config", "dump_bytes", "model", "bin", "param", "source_yaml",
+                 "ms_per_image", "silu_over_relu", "emulation_factor", "note"}
 #: ... and endings
 VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "seconds_per_epoch", "frames_per_s_1", "_path")
 
 
 def volatile(key: str) -> bool:
     k = key.lower()
-    return k in VOLATILE_KEYS or k.endswith(VOLATILE_ENDINGS) or k.startswith("sim_frames_per_s")
+    return (k in VOLATILE_KEYS or k.endswith(VOLATILE_ENDINGS) or k.startswith(("sim_frames_per_s", "emulated_"))
+            or k == "ncnn_silu_over_relu")
 
 
 def diff(a, b, path: str, tol: float, out: list) -> None:
