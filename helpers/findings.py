@@ -514,7 +514,9 @@ def _why_shipped(h: dict) -> str:
             f"({h['ship_build_s']} s)." if n > 1 else f", beyond the ±{res} that half resolves."))
     return (f"{n} configurations are within the ±{res} the selection half resolves of its best, "
             f"{h['selection_best']} ({h['selection_best_build_s']} s to build): this evaluation cannot tell them "
-            f"apart, so the cheapest to build ships, {h['ship']} ({h['ship_build_s']} s).")
+            f"apart, so one of the cheapest to build ships (those within {h.get('cost_tie', 2.0):g}× the cheapest "
+            f"one's build time count as equally cheap; the best of them on the selection half): {h['ship']} "
+            f"({h['ship_build_s']} s).")
 
 
 def rescue_tools(m: dict) -> dict:

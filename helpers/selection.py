@@ -95,11 +95,10 @@ def honest_report(rows: list[dict], outputs: dict, es: EvalSet, float_outputs: l
     score_halves(rows, outputs, es)
     sel, rep = halves(len(es))
     built = _built(rows)
-    by_sel = sorted(built, key=_rank)
+    top, bottom = max(built, key=_rank), min(built, key=_rank)  # ties: the first in the table, as choose() takes
     by_full = sorted(built, key=lambda r: r[KEY])
-    dets = {r["config"]: detections(outputs[r["config"]], es) for r in (by_sel[0], by_sel[-1], by_full[0], by_full[-1])}
-    sel_spread = bootstrap_difference(es, dets[by_sel[-1]["config"]], dets[by_sel[0]["config"]], resamples, seed,
-                                      idx=sel)
+    dets = {r["config"]: detections(outputs[r["config"]], es) for r in (bottom, top, by_full[0], by_full[-1])}
+    sel_spread = bootstrap_difference(es, dets[top["config"]], dets[bottom["config"]], resamples, seed, idx=sel)
     sel_resolution = round(2 * sel_spread["sd"], 4)
     cand = candidates(rows, sel_resolution)
     ship = choose(rows, sel_resolution)
@@ -114,7 +113,7 @@ def honest_report(rows: list[dict], outputs: dict, es: EvalSet, float_outputs: l
             "float_select": float_sel, "float_report": float_rep,
             "report_gap": round(ship["report_mAP50_95"] - float_rep, 4),
             # the choice: what the selection half resolves, who was within it, the best there and its cost
-            "selection_best": by_sel[-1]["config"], "selection_best_build_s": by_sel[-1]["build_s"],
+            "selection_best": top["config"], "selection_best_build_s": top["build_s"], "cost_tie": COST_TIE,
             "selection_resolution": sel_resolution, "candidates": [r["config"] for r in cand],
             "full_set_winner": by_full[-1]["config"], "full_set_loser": by_full[0]["config"],
             "ship_vs_float": ship_vs_float, "best_vs_worst": spread,

@@ -132,9 +132,16 @@ def test_honest_report_ships_the_cheapest_configuration_it_cannot_tell_from_the_
     assert h["selection_resolution"] > gap  # one image of twenty: within what the half resolves
     assert h["candidates"] == ["fast", "slow"] and h["ship"] == "fast" and h["ship_build_s"] == 5.0
     text = findings.honest_ship({"honest": h})["text"]
-    assert "cannot tell them apart, so the cheapest to build ships, fast (5.0 s)" in text
+    assert "cannot tell them apart, so one of the cheapest to build ships" in text
+    assert "the best of them on the selection half): fast (5.0 s)." in text
     # the same rows with a resolution the gap exceeds ship the slow one
     assert selection.choose(rows, gap / 2)["config"] == "slow"
+    # exact ties (a compressed copy of the same model): the best on the selection half is the one choose() ships
+    twins = [{"config": c, "build_s": b, "min_cosine": 0.99, "mAP50_95": 0.9} for c, b in (("plain", 5.2),
+                                                                                           ("compressed", 4.8))]
+    h = selection.honest_report(twins, {"plain": perfect, "compressed": perfect}, es, perfect, resamples=20)
+    assert h["ship"] == h["selection_best"] == "plain" and "is the best on the selection half" in \
+        findings.honest_ship({"honest": h})["text"]
 
 
 def test_lowest_cosine_by_kind_of_output():
