@@ -634,7 +634,8 @@ def emulated_board(b: dict) -> dict:
     """07's board section run on the emulated board: what it proved, and what a real board adds."""
     st, c = b["stack"], b["comparison"]
     hal = st.get("opencv_hal", "") or ""
-    why = (" Its OpenCV resizes through custom HALs (" + hal.split("(", 1)[-1].rstrip(")") + "), so its letterbox "
+    hals = hal[hal.find("(") + 1:hal.rfind(")")] if "(" in hal else hal  # "YES (carotene (ver ..) KleidiCV (..))"
+    why = (" Its OpenCV resizes through custom HALs (" + hals + "), so its letterbox "
            "differs from the PC's by up to one grey level, and scores and boxes move that little."
            if hal.upper().startswith("YES") else " Its OpenCV letterboxes exactly as the PC's; only float rounding differs.")
     return {"id": "emulated_board", "value": {"board": b["board"], "equals_pc": b["equals_pc"],
