@@ -169,7 +169,7 @@ def add_reference(bundle, images: int = 3) -> Path:
     """The bundle's self-test reference (``python3 run.py --selftest`` on a board): the ONNX model's raw outputs on
     the first ``images`` samples (stored float16) and the detections this PC decodes from exactly those values."""
     from .board import runner, selftest
-    from .board.preprocess import letterbox
+    from .board.preprocess import letterbox, load_image
     from .board.records import read_bundle_config
     from .board.runtime import OnnxRuntime
 
@@ -181,7 +181,7 @@ def add_reference(bundle, images: int = 3) -> Path:
     frames = []
     with OnnxRuntime(bundle / cfg["onnx"]) as rt:
         for f in files:
-            canvas, lb = letterbox(runner.cv2.imread(str(f)), imgsz)
+            canvas, lb = letterbox(load_image(f), imgsz)
             outs = selftest.rounded(rt.infer(canvas))
             frames.append({"source": f.stem, "file": f"samples/{f.name}", "outputs": outs,
                            "detections": decode(outs, imgsz, conf, iou, lb).to_records(cfg.get("labels", []))})

@@ -35,7 +35,7 @@ from .pose import postprocess_pose
 from .postprocess import Detections, batched_nms, postprocess
 from .preprocess import letterbox
 from .records import read_bundle_config, verify_model_file
-from .runtime import BACKENDS, default_backend, open_runtime
+from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
 
@@ -66,15 +66,11 @@ def check_board_soc(target: str, backend: str) -> str | None:
 MIN_NUMPY, MIN_OPENCV = (1, 19), (4, 5)
 
 
-def _version(text: str) -> tuple:
-    return tuple(int(p) for p in (text.split(".") + ["0", "0"])[:2] if p.isdigit())
-
-
 def check_stack() -> None:
     """Refuse a numpy or OpenCV older than the ones this code is proven with, saying what to install."""
     too_old = [f"{name} {have} (needs >= {'.'.join(map(str, need))})"
                for name, have, need in (("numpy", np.__version__, MIN_NUMPY), ("OpenCV", cv2.__version__, MIN_OPENCV))
-               if _version(have) < need]
+               if version_tuple(have, 2) < need]
     if too_old:
         raise RuntimeError("this board's " + " and ".join(too_old) + " is too old for the bundle: apt install "
                            "python3-numpy python3-opencv from Debian 11 or newer, or pip install "

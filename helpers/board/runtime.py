@@ -73,10 +73,22 @@ class Runtime:
 ONNXRUNTIME_MIN_NUMPY = (1, 21, 6)
 
 
+def version_tuple(text: str, parts: int = 3) -> tuple:
+    """``"1.19.5"`` -> (1, 19, 5); ``"4.5.1+dfsg"`` -> (4, 5, 1): the leading digits of each dotted part."""
+    import re
+
+    out = []
+    for p in text.split(".")[:parts]:
+        m = re.match(r"\d+", p)
+        if not m:
+            break
+        out.append(int(m.group()))
+    return tuple(out)
+
+
 def onnxruntime_missing() -> str:
     """What to do when onnxruntime is not importable, said for this board's numpy."""
-    have = tuple(int(x) for x in np.__version__.split(".")[:3] if x.isdigit())
-    if have < ONNXRUNTIME_MIN_NUMPY:
+    if version_tuple(np.__version__) < ONNXRUNTIME_MIN_NUMPY:
         return (f"the onnx backend needs onnxruntime, which needs numpy >= 1.21.6, and this board has numpy "
                 f"{np.__version__} (Debian 11's own): in a venv, pip install onnxruntime (it brings a newer numpy; "
                 "see the bundle's README), or use the rknnlite backend (NPU) or ncnn")
