@@ -84,7 +84,7 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
     cfg = {"model": "model.rknn", "onnx": "model.onnx", "imgsz": int(imgsz), "conf": conf, "iou": iou,
            "labels": list(labels), "target": target, "input": "NHWC uint8 RGB, letterboxed (pad 114)",
            "outputs": list(output_names or []), "score_sum": any(n.startswith("score_sum") for n in output_names or []),
-           "toolkit_version": toolkit_version or rec.get("toolkit"), "quantization": rec["config"].name,
+           "toolkit_version": rec.get("toolkit") or toolkit_version, "quantization": rec["config"].name,
            **(extra_config or {})}
     # every model file's size and SHA-256: the runner refuses a cut or damaged copy before loading it
     cfg["files"] = {n: file_digest(tmp / n) for n in ["model.rknn", "model.onnx", *(extra_files or {})]}

@@ -7,14 +7,15 @@ module             its one job
 ``session``        the toolkit's own calls, top to bottom (RKNN → config → load → build →
                    export_rknn → release), each failure a :class:`ToolkitError`
 ``isolation``      run a job in a spawned child process: the toolkit's ``exit()`` and aborts
-                   never reach the notebook kernel
+                   never reach the notebook kernel (or in another release's interpreter)
+``versions``       other rknn-toolkit2 releases beside the pinned one, each in its own environment
 ``jobs``           what the notebooks ask for (simulate, accuracy analysis, hybrid names, …),
                    each a child-side job and its parent-side call
 ``hybrid``         the hybrid-quantization config file: read its layer names, mark float16
 ``custom_op``      a numpy CPU operator for ``reg_custom_op``
 ``report``         parse ``error_analysis.txt``; rank the worst layers
 ``calibration``    the stratified, letterboxed calibration set and its ``dataset.txt`` checks
-``logs``           the toolkit's console log: errors, distinct warnings
+``logs``           the toolkit's console log: errors, distinct warnings, the layer table
 ``simulator``      the ``simulator`` backend of :mod:`helpers.board.runtime` (PC only)
 =================  ==========================================================================
 """

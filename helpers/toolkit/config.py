@@ -48,6 +48,7 @@ class BuildConfig:
     disable_rules: tuple = ()          # toolkit graph-fusion rules to skip (config(disable_rules=...)), see jobs
     quant_img_RGB2BGR: bool = False    # the toolkit swaps the calibration images' channels first (05 shows the cost)
     rknn_batch_size: int = 1           # frames per inference call baked into the .rknn (see board.runtime.batch_core_rule)
+    toolkit: str = ""                  # another rknn-toolkit2 release builds it ("2.3.2"; toolkit.versions); "": the pinned one
 
     def __post_init__(self):
         object.__setattr__(self, "target", check_target(self.target))
@@ -70,6 +71,8 @@ class BuildConfig:
             raise ValueError("hybrid quantization needs quantize=True")
         if self.auto_hybrid and self.float_layers:
             raise ValueError("choose either auto_hybrid or a float_layers list, not both")
+        if self.toolkit and not all(x.isdigit() for x in str(self.toolkit).split(".")):
+            raise ValueError(f"toolkit is a release number such as '2.3.2', not {self.toolkit!r}")
         if len(self.mean_values) != 3 or len(self.std_values) != 3 or min(self.std_values) <= 0:
             raise ValueError("mean_values and std_values need 3 values each (RGB), std > 0")
 
@@ -93,6 +96,8 @@ class BuildConfig:
             parts.append("rgb2bgr")
         if int(self.rknn_batch_size) != 1:
             parts.append(f"batch{int(self.rknn_batch_size)}")
+        if self.toolkit:
+            parts.append(f"tk{self.toolkit}")
         return "_".join(parts)
 
     def to_dict(self) -> dict:

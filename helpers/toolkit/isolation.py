@@ -5,6 +5,12 @@ and the toolkit calls ``exit()`` on some errors; it also drops ``check*.onnx`` f
 *current directory*. A job therefore runs in a fresh interpreter (spawned, never a fork of a
 notebook kernel) with its own work folder as the cwd and its stdout/stderr (C++ side included)
 in a log file; whatever happens comes back as a result or a :class:`ToolkitError`.
+
+A job for another rknn-toolkit2 release (``python=`` the interpreter of its environment,
+:mod:`.versions`) runs the same way in that interpreter, started as ``python -m
+helpers.toolkit.isolation REQUEST``: the job and its arguments go in a pickle file, its result
+comes back in another (multiprocessing's spawn would hand the child this process's ``sys.path``,
+and with it the pinned toolkit).
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -75,19 +83,72 @@ def _wait(proc, conn, timeout: float | None, name: str, log_file: Path):
                                error_tail(log_file), str(log_file))
 
 
-def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | None = None, **kwargs) -> Any:
+def _job_name(job: Callable | str) -> str:
+    return job if isinstance(job, str) else f"{job.__module__}:{job.__qualname__}"
+
+
+def _run_other_python(python: str, job, kwargs: dict, workdir: Path, log_file: Path, timeout: float | None, name: str):
+    """The job in another interpreter (another toolkit's environment); the message as from a spawned child."""
+    from .versions import REPO
+
+    req, resp = workdir / f".{name}.request.pkl", workdir / f".{name}.result.pkl"
+    resp.unlink(missing_ok=True)
+    with open(req, "wb") as f:
+        pickle.dump({"job": _job_name(job), "kwargs": kwargs, "workdir": str(workdir), "log_file": str(log_file),
+                     "result": str(resp)}, f)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.pop("PYTHONHOME", None)
+    try:
+        proc = subprocess.run([python, "-m", "helpers.toolkit.isolation", str(req)], cwd=workdir, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolkitError(name, f"no answer after {timeout:.0f} s; the child process was stopped",
+                           error_tail(log_file), str(log_file)) from None
+    finally:
+        req.unlink(missing_ok=True)
+    if not resp.is_file():
+        return None, proc.returncode
+    with open(resp, "rb") as f:
+        msg = pickle.load(f)
+    resp.unlink()
+    return msg, proc.returncode
+
+
+def _request_main(request: str) -> int:
+    """``python -m helpers.toolkit.isolation REQUEST``: run one job from a request file (another toolkit's child)."""
+    with open(request, "rb") as f:
+        req = pickle.load(f)
+
+    class _Conn:
+        def send(self, msg):
+            tmp = req["result"] + ".tmp"
+            with open(tmp, "wb") as out:
+                pickle.dump(msg, out)
+            os.replace(tmp, req["result"])
+
+    _child_main(req["job"], req["kwargs"], req["workdir"], req["log_file"], _Conn())
+    return 0
+
+
+def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | None = None, python: str | None = None,
+                 **kwargs) -> Any:
     """Run ``job(log_file=..., **kwargs)`` in a fresh child process with ``workdir`` as its cwd.
 
     ``job`` is a module-level function (or ``"module:function"``). From a script, call this under
     ``if __name__ == "__main__":`` as multiprocessing requires. A failure in the child, including
-    a hard abort of the process, comes back as :class:`ToolkitError`.
+    a hard abort of the process, comes back as :class:`ToolkitError`. ``python``: the interpreter
+    of another toolkit release's environment (:func:`.versions.python_for`); None: this one.
     """
-    name = job if isinstance(job, str) else job.__name__.lstrip("_")
+    name = job.split(":")[-1] if isinstance(job, str) else job.__name__.lstrip("_")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     log_file = Path(log_file) if log_file else workdir / f"{name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text("")
+    if python:
+        msg, code = _run_other_python(python, job, kwargs, workdir.resolve(), log_file.resolve(), timeout, name)
+        return _answer(msg, code, name, log_file)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_main, args=(job, kwargs, str(workdir), str(log_file), child), daemon=True)
@@ -101,8 +162,11 @@ def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | N
             proc.kill()
             proc.join(5)
         parent.close()
+    return _answer(msg, proc.exitcode, name, log_file)
+
+
+def _answer(msg, code, name: str, log_file: Path):
     if msg is None:
-        code = proc.exitcode
         how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 and -code in
                signal.valid_signals() else f"exited with code {code}")
         raise ToolkitError(name, f"the toolkit ended its process ({how}) without an answer; the notebook kernel "
@@ -111,3 +175,7 @@ def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | N
     if status == "error":
         raise ToolkitError(payload["step"], payload["message"], error_tail(log_file), str(log_file))
     return payload
+
+
+if __name__ == "__main__":
+    sys.exit(_request_main(sys.argv[1]))

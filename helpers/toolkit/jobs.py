@@ -36,7 +36,7 @@ def _inputs_array(inputs) -> np.ndarray | None:
 
 def _result(built, outputs, infer_s) -> dict:
     return {"build_seconds": round(built.build_seconds, 2), "rknn_bytes": built.rknn_bytes, "outputs": outputs,
-            "infer_seconds_per_image": infer_s}
+            "infer_seconds_per_image": infer_s, "toolkit": toolkit_version()}
 
 
 # --------------------------------------------------------------------------- build + simulate
@@ -52,11 +52,12 @@ def _simulate_job(log_file: str, model: str, config: dict, inputs=None, dataset=
     return _result(built, outputs, infer_s)
 
 
-def save_build_record(rknn_path, cfg: BuildConfig, onnx, dataset) -> Path:
-    """Write ``<model>.rknn.json`` next to a .rknn: what it was built from, so it can be rebuilt."""
+def save_build_record(rknn_path, cfg: BuildConfig, onnx, dataset, toolkit: str | None = None) -> Path:
+    """Write ``<model>.rknn.json`` next to a .rknn: what it was built from (and by which rknn-toolkit2 release:
+    ``toolkit``, as the building child reported it), so it can be rebuilt and a board can check its runtime."""
     return write_json(str(rknn_path) + ".json", {"config": cfg.to_dict(), "onnx": str(onnx),
                                                  "dataset": str(dataset) if dataset else None,
-                                                 "toolkit": toolkit_version()})
+                                                 "toolkit": toolkit or cfg.toolkit or toolkit_version()})
 
 
 def load_build_record(rknn_path) -> dict:
@@ -77,9 +78,12 @@ def run_build(job, workdir, log_file, cfg: BuildConfig, timeout: float | None = 
     first attempt's log stays next to the second's (``*.first_attempt.log``). ``follow_advice=False``
     shows the toolkit's failure as it is (06 teaches with it).
     """
+    from .versions import python_for
+
     log_file = Path(log_file)
+    python = python_for(cfg.toolkit)  # another toolkit release: its own environment's interpreter
     try:
-        return run_isolated(job, workdir, log_file, timeout=timeout, config=cfg.to_dict(), **kwargs), cfg
+        return run_isolated(job, workdir, log_file, timeout=timeout, python=python, config=cfg.to_dict(), **kwargs), cfg
     except ToolkitError:
         new = [r for r in advised_disable_rules(log_file) if r not in cfg.disable_rules]
         if not new or not follow_advice:
@@ -88,7 +92,7 @@ def run_build(job, workdir, log_file, cfg: BuildConfig, timeout: float | None = 
     cfg = dataclasses.replace(cfg, disable_rules=cfg.disable_rules + tuple(new))
     print(f"rknn-toolkit2 broke in its graph rule {', '.join(new)} and advises disabling it: built again with "
           f"disable_rules={list(cfg.disable_rules)}")
-    return run_isolated(job, workdir, log_file, timeout=timeout, config=cfg.to_dict(), **kwargs), cfg
+    return run_isolated(job, workdir, log_file, timeout=timeout, python=python, config=cfg.to_dict(), **kwargs), cfg
 
 
 def simulate(onnx, cfg: BuildConfig, inputs=None, dataset=None, rknn_out=None, workdir=None,
@@ -101,7 +105,7 @@ def simulate(onnx, cfg: BuildConfig, inputs=None, dataset=None, rknn_out=None, w
                          inputs=_inputs_array(inputs), dataset=str(dataset) if dataset else None,
                          rknn_out=str(rknn_out) if rknn_out else None)
     if rknn_out:
-        save_build_record(rknn_out, cfg, onnx, dataset)
+        save_build_record(rknn_out, cfg, onnx, dataset, toolkit=res.get("toolkit"))
     res["log"] = log_digest(log)
     res["disable_rules"] = list(cfg.disable_rules)
     return res

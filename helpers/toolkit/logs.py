@@ -74,3 +74,33 @@ def error_tail(log_file, n: int = 8) -> list[str]:
     errs = [ln for ln in lines if is_error(ln)]
     advice = [ln for ln in lines if _RULE_ADVICE.search(ln)][-1:]
     return (errs or lines)[-n:] + advice
+
+
+_LAYER_ROW = re.compile(r"RKNN: \[[0-9:.]+\]\s+(\d+)\s+([A-Za-z][A-Za-z0-9_]*)\s+([A-Z0-9]+)\s+(NPU|CPU|GPU)\s")
+
+
+def layer_table(log_file: str | os.PathLike) -> list[dict]:
+    """The built graph as the toolkit prints it (verbose log, "Network Layer Information Table"): one row per
+    layer with its id, op type, data type and target. The first table of the log; [] when there is none."""
+    rows, inside = [], False
+    for line in read_log(log_file):
+        if "Network Layer Information Table" in line:
+            if rows:
+                break
+            inside = True
+            continue
+        if not inside:
+            continue
+        m = _LAYER_ROW.search(line)
+        if m:
+            rows.append({"id": int(m.group(1)), "op": m.group(2), "dtype": m.group(3), "target": m.group(4)})
+        elif rows and "-----" in line:
+            break
+    return rows
+
+
+def layer_ops(log_file: str | os.PathLike) -> dict:
+    """``{op type: layers}`` of :func:`layer_table`, most frequent first."""
+    from collections import Counter
+
+    return dict(Counter(r["op"] for r in layer_table(log_file)).most_common())
