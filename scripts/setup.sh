@@ -4,17 +4,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Pythons the pinned set installs on: 3.11 (the reference: every figure in the README), 3.9, 3.10 and 3.12 (pins that
+# differ by Python carry markers in requirements.txt). Others are refused with the reason.
+ok_py='import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 12))'
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
-  for c in python3.11 python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  for c in python3.11 python3.12 python3.10 python3.9 python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c "$ok_py" 2>/dev/null; then
       PY="$c"; break
     fi
   done
 fi
-if [ -z "$PY" ]; then
-  echo "setup: Python 3.11 is required (rknn-toolkit2 2.5.0 and the pinned torch ship wheels for it)." >&2
-  echo "setup: install python3.11, or set PYTHON=/path/to/python3.11" >&2
+if [ -z "$PY" ] || ! "$PY" -c "$ok_py" 2>/dev/null; then
+  have="$( (${PY:-python3} -c 'import sys; print("%d.%d" % sys.version_info[:2])') 2>/dev/null || echo none)"
+  case "$have" in
+    3.13|3.14|3.15) why="rknn-toolkit2 2.5.0 and torch 2.4.0 (the newest torch the toolkit accepts) ship no wheel for Python $have";;
+    3.8|3.7|3.6) why="numpy 1.26.4 (and most other pins) ship no wheel for Python $have";;
+    *) why="no supported Python found";;
+  esac
+  echo "setup: Python 3.9 to 3.12 is required (3.11 is the reference); found: $have: $why." >&2
+  echo "setup: install python3.11, or set PYTHON=/path/to/python3.X" >&2
+  exit 1
+fi
+if [ -x .venv/bin/python ] && ! cmp -s <(.venv/bin/python -c 'import sys; print(sys.version_info[:2])') \
+                                     <("$PY" -c 'import sys; print(sys.version_info[:2])'); then
+  echo "setup: .venv was made with another Python than $PY: remove .venv to switch" >&2
   exit 1
 fi
 
@@ -52,9 +66,13 @@ lite=.venv/wheels/rknn-toolkit-lite2
 if ! ls "$lite"/rknn_toolkit_lite2-*.whl >/dev/null 2>&1; then
   ver="$(grep -E '^rknn-toolkit2==' requirements.txt | cut -d= -f3)"
   .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    --platform manylinux_2_17_aarch64 --python-version 3.11 --implementation cp \
+    --platform manylinux_2_17_aarch64 --python-version "$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" --implementation cp \
     "rknn-toolkit-lite2==$ver" -d "$lite"
 fi
+# Other rknn-toolkit2 releases beside the pinned one, each in its own environment under .venv/toolkits/
+# (toolkits/*.txt; helpers/toolkit/versions.py): 2.3.2 layered over .venv, 2.2.0 standalone (its own torch).
+# Notebooks 06 and 09 build with them; a build records the release that made it.
+.venv/bin/python -m helpers.toolkit.versions setup
 # The project's Jupyter settings (jupyter/README.md): no news or update checks, root allowed.
 install -D -m 644 jupyter/overrides.json .venv/share/jupyter/lab/settings/overrides.json
 install -D -m 644 jupyter/jupyter_server_config.json .venv/etc/jupyter/jupyter_server_config.json
