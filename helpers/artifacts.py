@@ -31,6 +31,7 @@ STAGES: dict[str, str] = {
     "06_analyze": "06_analyze_accuracy.ipynb",
     "07_deploy": "07_deploy_board.ipynb",
     "08_pose": "08_pose_ncnn.ipynb",
+    "09_compare": "09_compare_paths.ipynb",
 }
 
 

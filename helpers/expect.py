@@ -157,8 +157,21 @@ def _arm_fp16(a: dict | None) -> list:
                    "default) and measure there", stop=False)]
 
 
+def _compare(m):
+    five, ref = m["from_05"], m["paths"][0]
+    keys = ("mAP50", "mAP50_95")
+    if not ref.get("built") or any(ref[f"float_{k}"] != five["float"][k] for k in keys):
+        return [_check("workbook_reproduces_05", True, "05 and 09 evaluated different images (their EVAL_IMAGES "
+                       "differ): 09's INT8 figures for the workbook's path are not compared with 05's", "")]
+    diff = max(abs(ref[k] - five[k]) for k in keys)
+    return [_check("workbook_reproduces_05", diff <= REPRODUCE_MAP, f"09 rebuilt 05's INT8 model ({five['config_name']}) "
+                   f"and measured mAP50 {ref['mAP50']} / mAP50-95 {ref['mAP50_95']}; 05 recorded {five['mAP50']} / "
+                   f"{five['mAP50_95']}", "re-run 05, then 09: an artifact of 05 is older than its settings")]
+
+
 CHECKS = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
-          "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy, "08_pose": _pose}
+          "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy, "08_pose": _pose,
+          "09_compare": _compare}
 
 
 def stage_checks(stage: str, record: dict) -> list[dict]:

@@ -37,8 +37,8 @@ def silu_collapse(side: dict) -> dict:
              f"The claim that SiLU INT8 scores collapse to 0.5 does **not** reproduce here: {share:.3%} of the "
              f"SiLU model's INT8 class scores are 0.5, and they keep {s['INT8 class-score distinct values']} "
              f"distinct values (ReLU: {r['INT8 class-score distinct values']}). With the patched head the class "
-             "scores have their own output and scale, and toolkit 2.5.0 runs SiLU as one exSwish op; the "
-             "collapse was reported for older toolkits and head layouts that mix scores with other values.")}
+             "scores have their own output and scale; the collapse was reported for older toolkits and head layouts "
+             "that mix scores with other values (section 3 builds the SiLU model with older releases too).")}
 
 
 def relu_smaller(side: dict) -> dict:
@@ -47,8 +47,8 @@ def relu_smaller(side: dict) -> dict:
     claim = "" if abs(ratio - BLOG_SIZE_SAVING) < SIZE_TOLERANCE else ", not the 26.6 % one blog reports"
     return {"id": "relu_smaller", "value": round(ratio, 4), "text":
             f"The ReLU INT8 model is {ratio:.1%} smaller than the SiLU one ({r['INT8 .rknn MB']} vs "
-            f"{s['INT8 .rknn MB']} MB){claim}: the two have exactly the same weights, so the difference is layer "
-            "overhead, most likely the SiLU model's separate exSwish layers (ReLU fuses into the convolutions)."}
+            f"{s['INT8 .rknn MB']} MB){claim}: the two have exactly the same weights, so the difference is in the layers "
+            "the toolkit makes of each activation (the fusion finding below)."}
 
 
 def int8_loss_by_activation(side: dict) -> dict:
@@ -58,12 +58,21 @@ def int8_loss_by_activation(side: dict) -> dict:
             "text": f"mAP50 lost to INT8: ReLU {d['relu']:+.4f}, SiLU {d['silu']:+.4f} (positive = lost); {verdict}."}
 
 
-def fusion(analyses: dict) -> dict:
+def fusion(analyses: dict, toolkit_rows: list[dict] = ()) -> dict:
     fused = op_counts(analyses["relu"]["rows"]).get("Conv (fused)", 0)
     swish = op_counts(analyses["silu"]["rows"]).get("exSwish", 0)
-    return {"id": "fusion", "value": {"relu_fused_conv": fused, "silu_exswish": swish},
-            "text": f"The toolkit fused {fused} convolutions with their ReLU into one layer; the SiLU model keeps "
-                    f"{swish} separate exSwish layers."}
+    built = {r["model"]: r for r in toolkit_rows if r.get("pinned")}
+    value = {"relu_fused_conv": fused, "silu_exswish": swish}
+    text = (f"accuracy_analysis lists {fused} convolutions fused with their ReLU, and {swish} exSwish layers after "
+            "the SiLU model's convolutions.")
+    if "silu" in built and "relu" in built:
+        b, r = built["silu"], built["relu"]
+        value.update(built_silu={"ConvExSwish": b["ConvExSwish"], "exSwish": b["exSwish"]},
+                     built_relu={"ConvRelu": r["ConvRelu"]})
+        text += (f" The graph the NPU runs (the build's own layer table) is another picture: {b['ConvExSwish']} "
+                 f"convolutions carry their SiLU fused (ConvExSwish), {b['exSwish']} exSwish stay separate, and the "
+                 f"ReLU model has {r['ConvRelu']} ConvRelu: both activations fuse into their convolutions.")
+    return {"id": "fusion", "value": value, "text": text}
 
 
 def stock_head(attempt: dict, advised: dict | None = None, layout_rows: list[dict] = ()) -> dict:
@@ -193,42 +202,92 @@ def ap_by_size(size_rows: list[dict]) -> dict:
             + (f"; {worst} objects pay the most." if worst and known[worst] < 0 else "; no size loses accuracy.")}
 
 
-def silu_hypotheses(analyses: dict, side: dict) -> dict:
-    """Seed 000 saw SiLU scores stuck at 50 % with this same 9-output head: list the causes, test what we can."""
+def silu_by_toolkit(rows: list[dict]) -> dict:
+    """The SiLU question put to every toolkit release set up here (06's ``toolkit_versions``, :func:`helpers.peers.silu_by_toolkit`):
+    per release, the SiLU model's share of INT8 class scores at 0.5, distinct values, mAP, and the graph the
+    toolkit made of SiLU."""
+    silu = sorted((r for r in rows if r["model"] == "silu"), key=lambda r: [int(x) for x in r["toolkit"].split(".")])
+    relu = {r["toolkit"]: r for r in rows if r["model"] == "relu"}
+    if not silu:
+        return {"id": "silu_by_toolkit", "value": {}, "text": "No other toolkit release was set up here, so the SiLU "
+                "question stays a hypothesis: run scripts/setup.sh, which sets up rknn-toolkit2 2.2.0 and 2.3.2."}
+
+    def graph(r):
+        parts = [f"{r['ConvExSwish']} ConvExSwish"] + [f"{r[k]} separate {k}" for k in ("exSwish", "Sigmoid", "Mul") if r[k]]
+        return " + ".join(parts)
+    collapsed = [r["toolkit"] for r in silu if r["share_at_0_5"] > COLLAPSE_SHARE]
+    separate = [r["toolkit"] for r in silu if r["Mul"]]  # SiLU = x * sigmoid(x): unfused, it needs a Mul
+    value = {r["toolkit"]: {"share_at_0.5": r["share_at_0_5"], "distinct": r["cls_distinct_above_0_01"],
+                            "mAP50_95": r["mAP50_95"], "ConvExSwish": r["ConvExSwish"], "exSwish": r["exSwish"],
+                            "Sigmoid": r["Sigmoid"], "Mul": r["Mul"],
+                            "relu_mAP50_95": relu.get(r["toolkit"], {}).get("mAP50_95")} for r in silu}
+    tks = ", ".join(r["toolkit"] for r in silu)
+    text = (f"Put to the test with rknn-toolkit2 {tks} (same calibration set, same settings, the 9-output head): the "
+            "SiLU model's INT8 class scores at 0.5: " + ", ".join(f"{r['share_at_0_5']:.3%}" for r in silu)
+            + " (distinct values above 0.01: " + ", ".join(str(r["cls_distinct_above_0_01"]) for r in silu)
+            + "); INT8 mAP50-95 " + ", ".join(f"{r['mAP50_95']}" for r in silu) + f" (float {silu[0]['float_mAP50_95']}; "
+            "ReLU: " + ", ".join(str(relu[r["toolkit"]]["mAP50_95"]) if r["toolkit"] in relu else "-" for r in silu)
+            + "). The graph each release makes of SiLU (its layer table): " + "; ".join(f"{r['toolkit']}: {graph(r)}" for r in silu)
+            + " (ConvExSwish: the SiLU fused into its convolution). ")
+    if not collapsed and not separate:
+        text += ("So no release from " + silu[0]["toolkit"] + " on quantizes SiLU as separate Sigmoid and Mul ops or "
+                 "leaves its scores at 0.5: the 'older toolkit' explanation holds for no release on PyPI. The seeds' 2.1 "
+                 "is not on PyPI, so it stays untested; the other proposed causes (calibration data, per-layer scales) "
+                 "remain open.")
+    else:
+        text += (("Scores collapse with " + ", ".join(collapsed) + ". ") if collapsed else "") + \
+                (("Separate Sigmoid and Mul ops with " + ", ".join(separate) + ". ") if separate else "") + \
+                "Build SiLU models with a release where neither happens, or train ReLU (notebook 01)."
+    return {"id": "silu_by_toolkit", "value": value, "holds": not collapsed, "text": text}
+
+
+def silu_hypotheses(analyses: dict, side: dict, toolkit_rows: list[dict] = ()) -> dict:
+    """Seed 000 saw SiLU scores stuck at 50 % with this same 9-output head: the causes, each tested where this run can."""
     def stats(rows, op):
         xs = sorted(r["single_cos"] for r in rows if r["op"] == op and r["single_cos"] is not None)
         return (round(xs[0], 5), round(xs[len(xs) // 2], 5)) if xs else (None, None)
     sw = stats(analyses["silu"]["rows"], "exSwish")
     cv = stats(analyses["relu"]["rows"], "Relu")  # the conv + ReLU the toolkit fused: the Relu row holds its error
     share = side["silu"]["share of class scores at 0.5"]
+    tested = [r for r in toolkit_rows if r["model"] == "silu"]
+    if tested:
+        by_tk = silu_by_toolkit(list(toolkit_rows))
+        one = (f"(1) older toolkits quantizing SiLU differently: tested with {', '.join(by_tk['value'])} "
+               + ("and refuted (see the finding on toolkit releases: no collapse, SiLU fused into its convolution on "
+                  "each)" if by_tk["holds"] and not any(v["Mul"] for v in by_tk["value"].values())
+                  else "and confirmed for some releases (see the finding on toolkit releases)") + "; ")
+    else:
+        one = ("(1) older toolkits quantized SiLU as separate Sigmoid and Mul ops, each with its own INT8 range, where "
+               "2.5.0 runs one exSwish op (untested: no other toolkit release is set up here); ")
     return {"id": "silu_hypotheses", "value": {"exswish_single_cos_min_median": sw, "relu_single_cos_min_median": cv,
-                                               "share_at_0.5": share},
+                                               "share_at_0.5": share, "toolkits_tested": [r["toolkit"] for r in tested]},
             "text": f"Seed 000 saw SiLU INT8 scores stuck at 0.5 with this same 9-output head; this run measured "
-                    f"{share:.3%} of them at 0.5. Plausible causes, as hypotheses: (1) older toolkits quantized SiLU "
-                    "as separate Sigmoid and Mul ops, each with its own INT8 range, where 2.5.0 runs one exSwish "
-                    "op; (2) a calibration set that does not look like the deployment data (all-background or wrong "
+                    f"{share:.3%} of them at 0.5. The causes proposed for it: " + one +
+                    "(2) a calibration set that does not look like the deployment data (all-background or wrong "
                     "colour order: 05 measures the colour cost); (3) the class branch's last conv quantized with one "
-                    "scale per layer. Tested here, (1) in part: the SiLU model's exSwish layers add an error of their "
-                    f"own of cosine {sw[0]} at worst (median {sw[1]}), against {cv[0]} (median {cv[1]}) for the ReLU "
-                    "model's conv + ReLU layers" + (": on this toolkit the SiLU activation itself is not where scores "
+                    "scale per layer. The SiLU activation's own INT8 error on this toolkit, layer by layer: the "
+                    f"exSwish layers add cosine {sw[0]} at worst (median {sw[1]}), against {cv[0]} (median {cv[1]}) "
+                    "for the ReLU model's conv + ReLU layers" + (": the SiLU activation itself is not where scores "
                     "are lost." if share <= COLLAPSE_SHARE else "; the collapse above is real: compare these per-layer "
                     "errors with the worst layers of section 1.")}
 
 
 def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
                 analyses: dict, family_rows: list[dict] = (), stock_advised: dict | None = None,
-                size_rows: list[dict] = ()) -> list[dict]:
+                size_rows: list[dict] = (), toolkit_rows: list[dict] = ()) -> list[dict]:
     """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained, the model
     family one only with ``COMPARE_RUN``)."""
     out = [relu_int8_drop(map_rows)]
     if "silu" in side:
         out += [silu_collapse(side), relu_smaller(side), int8_loss_by_activation(side)]
     if "silu" in analyses:
-        out.append(fusion(analyses))
+        out.append(fusion(analyses, toolkit_rows))
     out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
     out += [layer_plot(analyses, map_rows)]
     out += [ap_by_size(list(size_rows))] if size_rows else []
-    out += [silu_hypotheses(analyses, side)] if "silu" in analyses and "silu" in side else []
+    if "silu" in analyses and "silu" in side:
+        out += [silu_hypotheses(analyses, side, toolkit_rows)]
+        out += [silu_by_toolkit(list(toolkit_rows))]
     return out + ([model_family(list(family_rows))] if family_rows else [])
 
 
@@ -654,7 +713,8 @@ def emulated_board(b: dict) -> dict:
 def analyze_conclusions(m: dict) -> list[dict]:
     """06's conclusions from what 06 records."""
     return conclusions(m["map_table"], m["silu_vs_relu"], m["layouts"], m["stock_head"], m["analysis"],
-                       m.get("model_family") or (), m.get("stock_head_advised"), m.get("ap_by_size") or ())
+                       m.get("model_family") or (), m.get("stock_head_advised"), m.get("ap_by_size") or (),
+                       m.get("toolkit_versions") or ())
 
 
 def ncnn_fp16_arm(a: dict, flag_effect: float) -> dict:
@@ -683,9 +743,108 @@ def pose_stage_conclusions(m: dict) -> list[dict]:
     return out + ([ncnn_fp16_arm(m["arm_fp16"], m["ncnn_fp16_flag_effect"])] if m.get("arm_fp16") else [])
 
 
+# --------------------------------------------------------------------------- 09: the paths users pick instead
+#: the 6-output head replaces the 9-output one as the default when the score sum costs the scores this much (median drop)
+SCORE_SUM_COSTS = 0.01
+
+
+def _verdict(r: dict) -> str:
+    """A peer's INT8 mAP50-95 against the workbook's, in words, by the paired bootstrap's 95 % interval."""
+    if r.get("vs_reference") is None:
+        return "not compared"
+    if r["vs_low"] > 0:
+        return f"beats the workbook by {r['vs_reference']:+.4f} [{r['vs_low']:+.4f}, {r['vs_high']:+.4f}]"
+    if r["vs_high"] < 0:
+        return f"trails the workbook by {r['vs_reference']:+.4f} [{r['vs_low']:+.4f}, {r['vs_high']:+.4f}]"
+    return f"matches it ({r['vs_reference']:+.4f}, interval [{r['vs_low']:+.4f}, {r['vs_high']:+.4f}] holds 0)"
+
+
+def peers_vs_workbook(rows: list[dict]) -> dict:
+    """Every INT8 path against the workbook's (the first row): mAP50-95, and whether the images resolve the difference."""
+    ref = rows[0]
+    peers_ = [r for r in rows[1:] if r.get("built") and r["precision"] == "INT8" and r["family"] != "toolkit"]
+    beats = [r["path"] for r in peers_ if r.get("vs_low") is not None and r["vs_low"] > 0]
+    trails = [r["path"] for r in peers_ if r.get("vs_high") is not None and r["vs_high"] < 0]
+    text = (f"The workbook's path ({ref['path']}) gives INT8 mAP50-95 {ref['mAP50_95']} (float {ref['float_mAP50_95']}). "
+            + " ".join(f"{r['path']}: {r['mAP50_95']} (its float {r['float_mAP50_95']}), {_verdict(r)}." for r in peers_))
+    if beats:
+        text += (" Where a peer beats the workbook, the workbook takes note: " + "; ".join(beats)
+                 + ". Look at what it does differently in the table (calibration images, settings, layout).")
+    elif not trails:
+        text += " No peer is better or worse than this evaluation resolves."
+    else:
+        text += f" No peer beats it; {len(trails)} trail{'s' if len(trails) == 1 else ''} it by more than the images resolve."
+    return {"id": "peers_vs_workbook", "value": {r["path"]: r.get("vs_reference") for r in peers_},
+            "beats": beats, "trails": trails, "text": text}
+
+
+def int8_cost_by_path(rows: list[dict]) -> dict:
+    """INT8 − float mAP50-95 of each path against its own float graph, and where the images resolve a loss."""
+    q = [r for r in rows if r.get("built") and r["precision"] == "INT8"]
+    lose = [r for r in q if r["delta_high"] < 0]
+    return {"id": "int8_cost_by_path", "value": {r["path"]: r["delta_mAP50_95"] for r in q},
+            "text": "What INT8 costs each path against its own float graph (mAP50-95, paired bootstrap 95 % interval): "
+                    + "; ".join(f"{r['path']} {r['delta_mAP50_95']:+.4f} [{r['delta_low']:+.4f}, {r['delta_high']:+.4f}]"
+                                for r in q) + ". "
+                    + (("A loss the images resolve: " + ", ".join(r["path"] for r in lose) + ".") if lose else
+                       "No path loses more than these images resolve.")}
+
+
+def score_sum_fidelity(rows: list[dict]) -> dict:
+    """The model zoo's #450 question: does the 9-output head's score-sum branch squash the INT8 class scores?"""
+    nine = next(r for r in rows if r["layout"] == "npu9" and r["family"] == "workbook")
+    six = next(r for r in rows if r["layout"] == "npu6" and r["family"] == "workbook")
+    costs = (nine["median_score_drop"] or 0) - (six["median_score_drop"] or 0) > SCORE_SUM_COSTS or \
+        (nine["share_losing_over_0_1"] or 0) > (six["share_losing_over_0_1"] or 0) + SCORE_SUM_COSTS
+    default = "npu6" if costs else "npu9"
+
+    def fig(r):
+        return (f"median drop {r['median_score_drop']:+.4f}, worst {r['worst_score_drop']:+.4f}, "
+                f"{r['share_losing_over_0_1']:.1%} of matched detections lose more than 0.1, "
+                f"{r['detections_lost']} lost; class-score cosine {r['cls_cosine']}")
+    return {"id": "score_sum_fidelity", "value": {"npu9": [nine["median_score_drop"], nine["worst_score_drop"],
+                                                           nine["share_losing_over_0_1"]],
+                                                  "npu6": [six["median_score_drop"], six["worst_score_drop"],
+                                                           six["share_losing_over_0_1"]], "default": default},
+            "holds": not costs, "text":
+            "The same detection scored by float and by INT8 (score drop = float − INT8, detections above 0.25 matched "
+            f"one to one): 9 outputs (score sum) {fig(nine)}; 6 outputs {fig(six)}. "
+            + ("The score-sum branch costs nothing measurable here: the runner's default stays the 9-output head, whose "
+               "score sum lets the board skip empty cells." if not costs else
+               "The score-sum branch squashes the INT8 scores here, as the model zoo's pull request #450 reports: ship "
+               "the 6-output head (its ONNX is beside the 9-output one in 03's folder) and the runner follows its "
+               "outputs.")}
+
+
+def ultralytics_export(exports: list[dict]) -> dict:
+    """ultralytics' one-liner on each toolkit release: built or its error, and what it calibrates on by default."""
+    parts = []
+    for e in exports:
+        tk = e["toolkit"]
+        parts.append(f"{'INT8' if e['quantize'] == 8 else 'FP16'} on rknn-toolkit2 {tk}: "
+                     + (f"built in {e['seconds']} s" if e["built"] else f"fails ({e['error']})"))
+    failed = [e for e in exports if not e["built"]]
+    return {"id": "ultralytics_export", "value": {f"{e['toolkit']}/{e['quantize']}": e["built"] for e in exports},
+            "text": "ultralytics' own export, `YOLO(weights).export(format='rknn', name=<soc>, quantize=8, data=...)`: "
+                    + "; ".join(parts) + ". "
+                    + ("Where it fails, the graph it handed the toolkit builds once the graph rule the toolkit names is "
+                       "disabled (the rows above marked so); its users get the error. " if failed else "")
+                    + "It declares rknn-toolkit2 >=2.3.2,<2.5 but, with auto-install off, only warns on 2.5.0; by default it "
+                      "calibrates on the val split (its exporter reads `split or 'val'`), the images it is then judged "
+                      "on; here it was given the workbook's calibration images instead, so the comparison is fair."}
+
+
+def compare_conclusions(m: dict) -> list[dict]:
+    """09's conclusions from what 09 records."""
+    rows = m["paths"]
+    return [peers_vs_workbook(rows), int8_cost_by_path(rows), score_sum_fidelity(rows),
+            ultralytics_export(m["ultralytics_exports"])]
+
+
 STAGE_CONCLUSIONS = {"01_train": train_conclusions, "02_patch": patch_conclusions, "03_export": export_conclusions,
                      "04_convert": convert_conclusions, "05_quantize": quantize_conclusions,
-                     "06_analyze": analyze_conclusions, "07_deploy": deploy_conclusions, "08_pose": pose_stage_conclusions}
+                     "06_analyze": analyze_conclusions, "07_deploy": deploy_conclusions, "08_pose": pose_stage_conclusions,
+                     "09_compare": compare_conclusions}
 
 
 def stage_conclusions(stage: str, m: dict) -> list[dict]:

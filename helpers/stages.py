@@ -36,6 +36,10 @@ INPUTS: dict[str, dict[str, tuple[str, str]]] = {
                   "model_onnx": ("05_quantize", "onnx"), "imgsz": ("03_export", "imgsz"),
                   "data_yaml": ("01_train", "data_yaml")},
     "08_pose": {},  # its own dataset and models; 01's SiLU twin and 05's INT8 settings are used when present
+    "09_compare": {"onnx": ("03_export", "onnx"), "imgsz": ("03_export", "imgsz"), "ship": ("05_quantize", "ship"),
+                   "calibration": ("05_quantize", "calibration"), "variants": ("01_train", "variants"),
+                   "data_yaml": ("01_train", "data_yaml"), "toolkit_builds": ("06_analyze", "toolkit_builds"),
+                   "float_05": ("05_quantize", "onnx_map")},
 }
 
 
@@ -185,6 +189,19 @@ def _pose(m: dict) -> dict:
     return h
 
 
+def _compare(m: dict) -> dict:
+    rows = {r["path"]: r for r in m["paths"]}
+    first = m["paths"][0]
+    h = {"workbook_int8_mAP50_95": first["mAP50_95"]}
+    for r in m["paths"][1:]:
+        if r["family"] in ("ultralytics", "model zoo", "stock") and r.get("built"):
+            h[f"{r['family']}_{r['precision']}_{r['toolkit']}_mAP50_95".replace(" ", "_")] = r["mAP50_95"]
+    fid = next(c for c in m["conclusions"] if c["id"] == "score_sum_fidelity")["value"]
+    h["median_score_drop_9_vs_6"] = [fid["npu9"][0], fid["npu6"][0]]
+    h["paths"] = len(rows)
+    return h
+
+
 HEADLINES = {"01_train": _train, "02_patch": _patch, "03_export": _export, "04_convert": _convert,
              "05_quantize": _quantize, "06_analyze": _analyze, "07_deploy": _deploy,
-             "08_pose": _pose}
+             "08_pose": _pose, "09_compare": _compare}

@@ -145,6 +145,41 @@ def plot_score_histograms(series: dict[str, np.ndarray], floor: float = 0.01, bi
     return fig
 
 
+def plot_paths(rows: list[dict], drops: dict[str, list], save: str | os.PathLike | None = None):
+    """09's figure. Left: every path's mAP50-95, float (open circle) and INT8 (bar, with the paired bootstrap's
+    interval of INT8 − float drawn around it). Right: the score drop float − INT8 of the same detections, per path."""
+    import matplotlib.pyplot as plt
+
+    built = [r for r in rows if r.get("built")]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 0.42 * len(built) + 1.8), gridspec_kw={"width_ratios": [1.25, 1]})
+    y = np.arange(len(built))[::-1]
+    q = np.array([r["mAP50_95"] for r in built])
+    f = np.array([r["float_mAP50_95"] for r in built])
+    err = np.array([[max(0.0, -(r.get("delta_low") or 0) + (r.get("delta_mAP50_95") or 0)),
+                     max(0.0, (r.get("delta_high") or 0) - (r.get("delta_mAP50_95") or 0))] for r in built]).T
+    colours = {"workbook": "tab:green", "model zoo": "tab:orange", "ultralytics": "tab:blue", "stock": "tab:red",
+               "toolkit": "tab:grey"}
+    a.barh(y, q, color=[colours.get(r["family"], "tab:grey") for r in built], xerr=err, capsize=3, alpha=0.85)
+    a.scatter(f, y, facecolors="none", edgecolors="black", zorder=3, label="float (the same graph)")
+    a.set_yticks(y, [f"{r['path'][:58]} ({r['precision']})" for r in built], fontsize=7.5)
+    a.set_xlabel("mAP50-95 (pycocotools, the same val images)")
+    a.legend(fontsize=8, loc="lower right")
+    a.set_xlim(0, max(1e-3, float(max(q.max(), f.max()))) * 1.15)
+    for label, d in drops.items():
+        d = np.asarray(d, float)
+        if len(d):
+            b.hist(np.clip(d, -0.3, 0.6), bins=45, range=(-0.3, 0.6), histtype="step", lw=1.6,
+                   label=f"{label[:48]} (median {np.median(d):+.3f})")
+    b.axvline(0.1, color="black", ls=":", lw=1)
+    b.set_xlabel("score drop of the same detection, float − INT8 (clipped to [−0.3, 0.6])")
+    b.set_ylabel("detections")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
 def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, iou: float = 0.45,
                  use_score_sum: bool = True) -> list[np.ndarray]:
     """One val image drawn with the detections of each runtime in ``panels`` ({label: outputs per image})."""

@@ -243,7 +243,7 @@ def test_06_analyze(run_dir):
     ids = [c["id"] for c in m["conclusions"]]
     assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "fusion",
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
-                   "silu_hypotheses"]
+                   "silu_hypotheses", "silu_by_toolkit"]
     c = {x["id"]: x for x in m["conclusions"]}
     assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]  # re-derived
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
@@ -251,6 +251,17 @@ def test_06_analyze(run_dir):
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50
+    # the graph the NPU runs (the build's layer table): SiLU fused into its convolutions, like ReLU
+    assert c["fusion"]["value"]["built_silu"]["ConvExSwish"] > 50 and c["fusion"]["value"]["built_relu"]["ConvRelu"] > 40
+    # the SiLU question put to three toolkit releases, each build recorded as made by its release
+    tv = {(r["model"], r["toolkit"]): r for r in m["toolkit_versions"]}
+    assert set(tv) == {(v, t) for v in ("relu", "silu") for t in ("2.2.0", "2.3.2", "2.5.0")}, set(tv)
+    for b in m["toolkit_builds"]:
+        assert b["built"] and b["built_by"] in b["path"] and (b["toolkit"] == "pinned") == (b["built_by"] == "2.5.0"), b
+        assert json.load(open(b["rknn"] + ".json"))["toolkit"] == b["built_by"]
+    assert set(c["silu_by_toolkit"]["value"]) == {"2.2.0", "2.3.2", "2.5.0"}
+    assert all(v["share_at_0.5"] == tv[("silu", k)]["share_at_0_5"] for k, v in c["silu_by_toolkit"]["value"].items())
+    assert c["silu_hypotheses"]["value"]["toolkits_tested"] == ["2.2.0", "2.3.2", "2.5.0"]
     assert c["stock_head"]["value"] is False
     # the stock head with the graph rule the toolkit names disabled: it builds; its class rows share one scale
     # with pixel coordinates
@@ -444,6 +455,51 @@ IMPORTS = ("import sys, importlib, pkgutil; sys.path.insert(0, '.'); import rkde
            "[importlib.import_module('rkdeploy.' + m.name) for m in pkgutil.iter_modules(rkdeploy.__path__)]; "
            "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics', 'rknn', 'onnx', 'helpers')]; "
            "assert not bad, bad; print('imported', len([k for k in sys.modules if k.startswith('rkdeploy.')]))")
+
+
+def test_09_compare_paths(run_dir):
+    """The workbook's path against ultralytics' format=rknn (2.3.2 and the pinned 2.5.0), the model zoo's recipe, the
+    stock head and the 6-output head, on the same images; the table's rows and conclusions re-derived from metrics.json."""
+    _execute("09", run_dir)
+    _no_unexpected_errors(run_dir, "09_compare_paths.ipynb")
+    m = artifacts.read_metrics(run_dir, "09_compare")
+    rows = {r["path"]: r for r in m["paths"]}
+    fam = [(r["family"], r["layout"], r["precision"], r["toolkit"]) for r in m["paths"]]
+    assert fam == [("workbook", "npu9", "INT8", "pinned"), ("workbook", "npu6", "INT8", "pinned"),
+                   ("model zoo", "npu9", "INT8", "pinned"), ("stock", "decoded", "INT8", "pinned"),
+                   ("ultralytics", "decoded_normalised", "INT8", "2.3.2"), ("ultralytics", "decoded", "FP16", "2.3.2"),
+                   ("ultralytics", "decoded_normalised", "INT8", "pinned")], fam
+    ex = {(e["toolkit"], e["quantize"]): e for e in m["ultralytics_exports"]}
+    assert ex[("2.3.2", 8)]["built"] and ex[("2.3.2", 16)]["built"]
+    assert not ex[("2.5.0", 8)]["built"] and "IndexError" in ex[("2.5.0", 8)]["error"]  # as its users meet it
+    ul5 = m["paths"][6]
+    assert ul5["built"] and ul5["built_by"] == "2.5.0" and ul5["disable_rules"] == ["seperate_conv_rs_split"], ul5
+    assert m["paths"][4]["built_by"] == "2.3.2" and m["paths"][4]["disable_rules"] == []
+    zoo = m["paths"][2]
+    assert "20 images" in zoo["path"] and len(open(Path(run_dir) / "09_compare" / "model_zoo_calibration" /
+                                                   "dataset.txt").read().split()) == 20
+    for r in m["paths"]:
+        assert r["built"], r
+        assert abs(r["delta_mAP50_95"] - (r["mAP50_95"] - r["float_mAP50_95"])) < 1e-3, r
+        assert r["delta_low"] <= r["delta_mAP50_95"] <= r["delta_high"] and r["rknn_MB"] > 1 and r["build_s"] > 0
+        assert r["postprocess_ms"] > 0 and r["sim_ms_per_frame"] > 0 and r["cls_distinct_above_0_01"] >= 1
+        if r is not m["paths"][0] and r["precision"] == "INT8":
+            assert r["vs_low"] <= r["vs_reference"] <= r["vs_high"], r
+    stock, wb = m["paths"][3], m["paths"][0]
+    assert stock["cls_distinct_above_0_01"] < wb["cls_distinct_above_0_01"]  # its scores share a scale with pixels
+    # the workbook's row is 05's model: the same figures on the same images
+    (check,) = m["expectations"]
+    assert check["id"] == "workbook_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
+    assert json.loads(json.dumps(findings.stage_conclusions("09_compare", m))) == m["conclusions"]  # re-derived
+    c = {x["id"]: x for x in m["conclusions"]}
+    assert list(c) == ["peers_vs_workbook", "int8_cost_by_path", "score_sum_fidelity", "ultralytics_export"]
+    fid = c["score_sum_fidelity"]["value"]
+    assert fid["npu9"][0] == wb["median_score_drop"] and fid["npu6"][0] == m["paths"][1]["median_score_drop"]
+    assert fid["default"] == "npu9" or not c["score_sum_fidelity"]["holds"]
+    assert c["peers_vs_workbook"]["value"] == {r["path"]: r["vs_reference"] for r in m["paths"][1:]
+                                               if r["precision"] == "INT8"}
+    assert m["headline"]["workbook_int8_mAP50_95"] == wb["mAP50_95"] and m["headline"]["paths"] == 7
+    assert len(m["toolkit_rows"]) == 6 and (run_dir / "09_compare" / "paths.png").is_file()
 
 
 @pytest.mark.parametrize("suite,profile", EMULATED, ids=[f"{s}-{p}" for s, p in EMULATED])
