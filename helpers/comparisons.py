@@ -210,15 +210,18 @@ def compare_run(run_dir, other_run) -> dict:
 
 
 def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir,
-                      progress: bool = True) -> tuple[list[dict], dict]:
+                      progress: bool = True, other_toolkit: str = "2.3.2") -> tuple[list[dict], dict]:
     """Two models' ReLU 9-output ONNX (``pair`` from :func:`compare_run`) with the same INT8 settings.
 
     The hybrid layers of a config name one model's layers, so both are built without them: the
     comparison is of the architectures, not of a tuning. One row per model: training, size,
     depthwise convolutions, float and INT8 mAP, the INT8 cosine of every output, and the same INT8 build
     with the other granularity (``other_method``: per-layer when the settings are per-channel, the
-    granularity where a depthwise layer's channels share one scale).
+    granularity where a depthwise layer's channels share one scale), and the same INT8 build by the toolkit
+    release ``other_toolkit`` when it is set up (``other_toolkit``: does it need the graph rule 2.5.0 needs?).
     """
+    from .toolkit.logs import ToolkitError
+    from .toolkit.versions import split_ready
 
     from .heads import output_names
 
@@ -236,6 +239,17 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                               rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
                               workdir=Path(out_dir) / "work")
         cos = q["cosine"]
+        by_other = {}
+        if other_toolkit and split_ready([other_toolkit])[0]:
+            tk_cfg = dataclasses.replace(cfg, toolkit=other_toolkit)
+            try:
+                t, _ = evaluate_build(m["onnx"], tk_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                                      rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
+                                      workdir=Path(out_dir) / "work")
+                by_other = {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
+                            "INT8 mAP50": t["mAP50"], "min cls cosine": lowest_cosine(t["cosine"], "cls")}
+            except ToolkitError as e:
+                by_other = {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
         rows.append({"model": m["model"], "epochs": m["epochs"], "parameters": m["parameters"],
                      **depthwise_convs(m["onnx"]),
                      "float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "INT8 Δ mAP50": round(q["mAP50"] - f["mAP50"], 4),
@@ -247,7 +261,8 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                      "other_method": {"method": other_cfg.method, "config": other_cfg.name, "INT8 mAP50": o["mAP50"],
                                       "INT8 mAP50-95": o["mAP50_95"],
                                       "min cls cosine": lowest_cosine(o["cosine"], "cls")},
-                     **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {})})
+                     **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {}),
+                     **({"other_toolkit": by_other} if by_other else {})})
     return rows, outs
 
 

@@ -149,6 +149,19 @@ def model_family(rows: list[dict]) -> dict:
                  + f"): {a['model']} loses {per_loss[a['model']]:+.4f} mAP50, {b['model']} {per_loss[b['model']]:+.4f}; "
                  f"lowest class-output cosine {pa['min cls cosine']} vs {pb['min cls cosine']}: "
                  + (f"{dw['model']}'s is the lower one." if per_worse else f"not lower for {dw['model']}."))
+    tk = {r["model"]: r["other_toolkit"] for r in rows if r.get("other_toolkit")}
+    if tk:
+        from .toolkit.versions import pinned
+
+        def rule(rules):
+            return ("needs " + ", ".join(rules) + " disabled") if rules else "builds as it is"
+        text += (f" On rknn-toolkit2 {next(iter(tk.values()))['toolkit']} (what ultralytics' exporter asks for, "
+                 f"because 2.5.0 fails YOLO11 builds): " + "; ".join(
+                     f"{m} " + (f"{rule(t['disable_rules'])}, INT8 mAP50 {t['INT8 mAP50']}" if t["built"] else f"does not build ({t['error']})")
+                     for m, t in tk.items())
+                 + f"; on the pinned {pinned()}: " + "; ".join(
+                     f"{r['model']} {rule(r.get('disable_rules'))}" for r in rows) + ".")
+        value["other_toolkit"] = {m: t.get("disable_rules") if t["built"] else "failed" for m, t in tk.items()}
     if a["epochs"] != b["epochs"]:
         text += (f" The two trained for different epochs ({a['epochs']} vs {b['epochs']}): compare the INT8 losses "
                  "and cosines, not the float mAP.")

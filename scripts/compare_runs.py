@@ -24,7 +24,7 @@ VOLATILE_KEYS = {"weights", "onnx", "rknn", "report", "log", "txt", "bundle", "u
                  "end_to_end_ms", "device", "config", "dump_bytes", "model", "bin", "param", "source_yaml",
                  "ms_per_image", "silu_over_relu", "emulation_factor", "note"}
 #: ... and endings
-VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "seconds_per_epoch", "frames_per_s_1", "_path")
+VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "_ms_per_frame", "seconds_per_epoch", "frames_per_s_1", "_path")
 
 
 def volatile(key: str) -> bool:

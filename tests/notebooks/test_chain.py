@@ -357,6 +357,11 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
         o = r["other_method"]  # the other granularity, built and measured too
         assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min cls cosine"] <= 1, o
     assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
+    # the same builds by rknn-toolkit2 2.3.2, what ultralytics' exporter asks for (it says 2.5.0 fails YOLO11)
+    for r in rows.values():
+        assert r["other_toolkit"]["toolkit"] == "2.3.2" and r["other_toolkit"]["built"], r["other_toolkit"]
+    assert rows["yolov8n"]["other_toolkit"]["disable_rules"] == [] == rows["yolo11n"]["other_toolkit"]["disable_rules"]
+    assert m["conclusions"][-1]["value"]["other_toolkit"] == {k: r["other_toolkit"]["disable_rules"] for k, r in rows.items()}
     found = m["conclusions"][-1]
     assert found["id"] == "model_family" and "different epochs" not in found["text"]
     assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]
