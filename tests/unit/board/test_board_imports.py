@@ -9,8 +9,21 @@ from helpers import deploy
 
 ROOT = Path(__file__).resolve().parents[3]
 BOARD = ROOT / "helpers" / "board"
+
+
+def _stdlib() -> set:
+    """The standard library's top-level module names (``sys.stdlib_module_names`` from Python 3.10; before it,
+    the stdlib folder's modules and the built-in ones)."""
+    if hasattr(sys, "stdlib_module_names"):
+        return set(sys.stdlib_module_names)
+    import pkgutil
+    import sysconfig
+
+    return set(sys.builtin_module_names) | {m.name for m in pkgutil.iter_modules([sysconfig.get_paths()["stdlib"]])}
+
+
 #: the only imports a board module may make outside its own folder
-ALLOWED = {"numpy", "cv2", "__future__"} | set(sys.stdlib_module_names)
+ALLOWED = {"numpy", "cv2", "__future__"} | _stdlib()
 #: imported lazily, inside the backend that needs it, on the board that has it (rknn-toolkit2, a PC package, is
 #: not among them: its backends live in helpers/toolkit and register by name)
 LAZY_BACKENDS = {"onnxruntime", "rknnlite", "ncnn"}
