@@ -326,7 +326,10 @@ COLUMNS = ["path", "toolkit", "precision", "float_mAP50", "mAP50", "float_mAP50_
 def frame(rows: list[dict]):
     import pandas as pd
 
+    from .toolkit.versions import pinned
+
     df = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in rows]).set_index("path")
+    df["toolkit"] = df["toolkit"].replace("pinned", f"{pinned()} (pinned)")
     return df.drop(columns=[c for c in df.columns if df[c].isna().all()])
 
 
