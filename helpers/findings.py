@@ -757,6 +757,8 @@ def pose_stage_conclusions(m: dict) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- 09: the paths users pick instead
+#: an INT8 path whose mAP50 moves less than this while its mAP50-95 loss is resolved lost box precision, not detections
+LOCALISATION_ONLY = 0.01
 #: the 6-output head replaces the 9-output one as the default when the score sum costs the scores this much (median drop)
 SCORE_SUM_COSTS = 0.01
 
@@ -800,7 +802,12 @@ def int8_cost_by_path(rows: list[dict]) -> dict:
                     + "; ".join(f"{r['path']} {r['delta_mAP50_95']:+.4f} [{r['delta_low']:+.4f}, {r['delta_high']:+.4f}]"
                                 for r in q) + ". "
                     + (("A loss the images resolve: " + ", ".join(r["path"] for r in lose) + ".") if lose else
-                       "No path loses more than these images resolve.")}
+                       "No path loses more than these images resolve.")
+                    + "".join(f" {r['path']} keeps its detections (mAP50 {r['float_mAP50']} → {r['mAP50']}) and loses "
+                              "localisation" + (": its boxes share one INT8 tensor, and so one scale, with the class "
+                                                "scores, so a box edge moves in steps of that tensor's range / 255."
+                                                if r["layout"].startswith("decoded") else ".")
+                              for r in lose if abs(r["mAP50"] - r["float_mAP50"]) < LOCALISATION_ONLY)}
 
 
 def score_sum_fidelity(rows: list[dict]) -> dict:
