@@ -38,24 +38,34 @@ def output_parity(ref, test, names=None) -> list[dict]:
     return rows
 
 
-def match_detections(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> dict:
-    """Match two detection sets one-to-one (same class, highest IoU); report the worst differences."""
+def match_pairs(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> list[tuple]:
+    """One-to-one matches ``(i, j)`` of reference detection i and test detection j: same class, highest IoU
+    (at least ``iou_min``), the reference's highest scores first."""
     from .board.postprocess import box_iou
 
     ref_boxes = np.asarray(ref_boxes, np.float32).reshape(-1, 4)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     used = np.zeros(len(boxes), bool)
-    box_diff, score_diff, matched = 0.0, 0.0, 0
     iou = box_iou(ref_boxes, boxes) if len(ref_boxes) and len(boxes) else np.zeros((len(ref_boxes), len(boxes)))
+    pairs = []
     for i in np.argsort(-np.asarray(ref_scores)):
         cand = np.where((np.asarray(classes) == ref_classes[i]) & ~used, iou[i], -1)
         j = int(cand.argmax()) if len(cand) else -1
         if j < 0 or cand[j] < iou_min:
             continue
         used[j] = True
-        matched += 1
-        box_diff = max(box_diff, float(np.abs(ref_boxes[i] - boxes[j]).max()))
-        score_diff = max(score_diff, abs(float(ref_scores[i]) - float(scores[j])))
+        pairs.append((int(i), j))
+    return pairs
+
+
+def match_detections(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> dict:
+    """Match two detection sets one-to-one (:func:`match_pairs`); report the worst differences."""
+    ref_boxes = np.asarray(ref_boxes, np.float32).reshape(-1, 4)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    pairs = match_pairs(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min)
+    box_diff = max((float(np.abs(ref_boxes[i] - boxes[j]).max()) for i, j in pairs), default=0.0)
+    score_diff = max((abs(float(ref_scores[i]) - float(scores[j])) for i, j in pairs), default=0.0)
+    matched = len(pairs)
     return {"ref": len(ref_boxes), "test": len(boxes), "matched": matched,
             "unmatched": len(ref_boxes) - matched + len(boxes) - matched,
             "max_box_diff_px": box_diff, "max_score_diff": score_diff}

@@ -91,9 +91,9 @@ def decode(outputs: list, es: EvalSet, layout: str, conf: float | None = None) -
 def class_scores(outputs: list, layout: str, nc: int) -> np.ndarray:
     """Every class-score value of every image: the cls outputs, or rows 4 .. 4 + nc of the one decoded tensor."""
     if layout in ("npu9", "npu6"):
-        names = names_of(layout)
-        return np.concatenate([np.asarray(o[k], np.float32).ravel() for o in outputs
-                               for k, n in enumerate(names) if n.startswith("cls")])
+        from .comparisons import cls_values
+
+        return cls_values(outputs, names_of(layout))
     return np.concatenate([np.asarray(o[0], np.float32)[0, 4:4 + nc].ravel() for o in outputs])
 
 
@@ -101,22 +101,14 @@ def score_fidelity(float_dets: list, int8_dets: list, iou_min: float = 0.5) -> d
     """The same detection scored by float and by INT8: matched one-to-one per image (same class, IoU >= iou_min,
     highest float score first); the drop is float score - INT8 score. Median and worst drop, share of matched
     detections losing more than :data:`SCORE_LOSS`, and the float detections INT8 lost altogether."""
-    from .board.postprocess import box_iou
+    from .parity import match_pairs
 
     drops, lost, total = [], 0, 0
     for a, b in zip(float_dets, int8_dets):
         total += len(a.scores)
-        used = np.zeros(len(b.scores), bool)
-        iou = box_iou(np.asarray(a.boxes, np.float32).reshape(-1, 4), np.asarray(b.boxes, np.float32).reshape(-1, 4)) \
-            if len(a.scores) and len(b.scores) else np.zeros((len(a.scores), len(b.scores)))
-        for i in np.argsort(-np.asarray(a.scores)):
-            cand = np.where((np.asarray(b.classes) == a.classes[i]) & ~used, iou[i], -1.0)
-            j = int(cand.argmax()) if len(cand) else -1
-            if j < 0 or cand[j] < iou_min:
-                lost += 1
-                continue
-            used[j] = True
-            drops.append(float(a.scores[i]) - float(b.scores[j]))
+        pairs = match_pairs(a.boxes, a.scores, a.classes, b.boxes, b.scores, b.classes, iou_min)
+        lost += len(a.scores) - len(pairs)
+        drops += [float(a.scores[i]) - float(b.scores[j]) for i, j in pairs]
     d = np.asarray(drops, np.float64)
     return {"float_detections": int(total), "matched": int(len(d)), "lost": int(lost),
             "median_drop": round(float(np.median(d)), 4) if len(d) else None,
@@ -299,6 +291,24 @@ def ultralytics_export(weights, imgsz: int, target: str, quantize: int, calibrat
     res["log"] = str(out / "export.log")
     res["calibration_list"] = str(lst)
     return res
+
+
+def ultralytics_exports(weights, imgsz: int, target: str, calibration_images, names: list, out_dir, toolkits,
+                        fp16: bool = True) -> tuple[list[dict], list[str]]:
+    """:func:`ultralytics_export` INT8 on every release in ``toolkits`` ("" = the pinned one) that is set up here, and
+    FP16 too on the first (``fp16``). Returns the exports (each with ``quantize`` and ``release``: "" for the pinned
+    one) and the releases not set up."""
+    from .toolkit.versions import pinned, split_ready
+
+    ready, missing = split_ready([t or pinned() for t in toolkits])
+    exports = []
+    for k, tk in enumerate(ready):
+        tk = "" if tk == pinned() else tk
+        for q in ([8, 16] if fp16 and k == 0 else [8]):
+            e = ultralytics_export(weights, imgsz, target, q, calibration_images, names,
+                                   Path(out_dir) / f"ultralytics_{tk or 'pinned'}_{q}", toolkit=tk)
+            exports.append({**e, "quantize": q, "release": tk})
+    return exports, missing
 
 
 def ultralytics_path(export: dict, target: str, quantize: int, toolkit: str, calibration: str) -> PathSpec | None:
