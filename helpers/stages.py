@@ -43,15 +43,22 @@ INPUTS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def open_stage(run_dir: str | os.PathLike, stage: str, check_all_labels: bool = True) -> SimpleNamespace:
+def open_stage(run_dir: str | os.PathLike, stage: str, params: dict | None = None,
+               check_all_labels: bool = True) -> SimpleNamespace:
     """The stage folder (``.dir``), every input of :data:`INPUTS` as an attribute, and the dataset (``.info``).
 
+    ``params`` (a notebook passes ``globals()``): its parameter values are checked against the types its
+    parameters cell declares first, so a wrong one stops here with what to type, before anything runs.
     Keeps ultralytics offline with its settings in the run folder before anything can import it.
     """
     from .offline import configure_ultralytics
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    if params is not None:
+        from .params import check_namespace
+
+        check_namespace(params, where=stage)
     configure_ultralytics(run_dir)
     got = {name: require_artifact(run_dir, src, key) for name, (src, key) in INPUTS[stage].items()}
     if "data_yaml" in got:

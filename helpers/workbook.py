@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import params
 from .artifacts import PROJECT_ROOT, STAGES, atomic_write_text, resolve_run_dir, write_json
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -34,18 +35,27 @@ def notebooks(only=None) -> list[Path]:
 
 def notebook_parameters(path: Path) -> dict:
     """The literal values of a notebook's ``parameters`` cell."""
-    nb = json.loads(Path(path).read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"])
-            out = {}
-            for node in ast.parse(src).body:
-                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                    out[node.target.id] = ast.literal_eval(node.value)
-                elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
-            return out
-    raise ValueError(f"{path} has no cell tagged 'parameters'")
+    return {name: p.default for name, p in params.declared(path).items()}
+
+
+def declared_parameters(nbs: list[Path]) -> dict[str, params.Param]:
+    """Every parameter the notebooks ``nbs`` declare (one name has one type across notebooks)."""
+    out: dict[str, params.Param] = {}
+    for nb in nbs:
+        for name, p in params.declared(nb).items():
+            if name in out and out[name].type != p.type:
+                raise params.ParameterError(f"{name} is a {out[name].type} in one notebook and a {p.type} in {nb.name}")
+            out.setdefault(name, p)
+    return out
+
+
+def check_parameters(nbs: list[Path], parameters: dict) -> None:
+    """Refuse, before anything runs, a parameter no notebook in ``nbs`` declares or a value of the wrong type."""
+    declared = declared_parameters(nbs)
+    problems = params.unknown([k for k in parameters if k != "RUN_DIR"], declared)
+    if problems:
+        raise params.ParameterError("; ".join(problems) + ". Nothing was run.")
+    params.check(parameters, declared)
 
 
 def execute(notebook: Path, run_dir: Path, parameters: dict | None = None, log_output: bool = False) -> dict:
@@ -53,21 +63,21 @@ def execute(notebook: Path, run_dir: Path, parameters: dict | None = None, log_o
     import papermill as pm
 
     declared = notebook_parameters(notebook)
-    params = {"RUN_DIR": str(run_dir)}
-    params.update({k: v for k, v in (parameters or {}).items() if k in declared})
+    values = {"RUN_DIR": str(run_dir)}
+    values.update({k: v for k, v in (parameters or {}).items() if k in declared})
     out = run_dir / "notebooks" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     os.environ["WORKBOOK_HEADLESS"] = "1"  # the kernel inherits it: widgets stay static (viz.headless)
     try:
-        pm.execute_notebook(str(notebook), str(out), parameters=params, kernel_name="python3",
+        pm.execute_notebook(str(notebook), str(out), parameters=values, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=log_output)
     except pm.PapermillExecutionError:
         if unexpected_errors(out):
             raise
         _drop_error_banner(out)  # only the failures the notebook teaches on purpose
     return {"notebook": notebook.name, "seconds": round(time.perf_counter() - t0, 1), "output": str(out),
-            "parameters": params}
+            "parameters": values}
 
 
 def _error_cells(nb) -> list:
@@ -141,6 +151,7 @@ def render_index(run_dir: Path) -> Path:
 
 
 def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_output: bool = False) -> list[dict]:
+    check_parameters(notebooks(only), parameters or {})
     run_dir = resolve_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     executed = []
@@ -166,14 +177,20 @@ def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_outp
     return executed
 
 
-def _parse_param(s: str):
+def _split_param(s: str) -> tuple[str, str]:
     if "=" not in s:
         raise argparse.ArgumentTypeError(f"parameters look like NAME=VALUE, got {s!r}")
     k, v = s.split("=", 1)
-    try:
-        return k, ast.literal_eval(v)
-    except (ValueError, SyntaxError):
-        return k, v
+    return k.strip(), v
+
+
+def parse_parameters(raw: list[tuple[str, str]], only=None) -> dict:
+    """``-p NAME=VALUE`` pairs read by the types the notebooks declare (refused with a hint otherwise)."""
+    declared = declared_parameters(notebooks(only))
+    problems = params.unknown([k for k, _ in raw if k != "RUN_DIR"], declared)
+    if problems:
+        raise params.ParameterError("; ".join(problems) + ". Nothing was run.")
+    return {k: params.parse_cli(k, v, declared) for k, v in raw}
 
 
 def main(argv=None) -> int:
@@ -183,12 +200,17 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="execute the notebooks in order")
     r.add_argument("--run-dir", default="runs/main", help="run folder (relative paths: from the project root)")
     r.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 02")
-    r.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
+    r.add_argument("-p", "--param", action="append", type=_split_param, default=[],
                    help="override a parameter in every notebook that declares it, e.g. -p EPOCHS=10")
     r.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
     args = ap.parse_args(argv)
     if args.cmd == "run":
-        run(args.run_dir, args.only, dict(args.param), args.log_output)
+        try:
+            parameters = parse_parameters(args.param, args.only)
+        except params.ParameterError as e:
+            print(f"[workbook] {e}", file=sys.stderr)
+            return 2
+        run(args.run_dir, args.only, parameters, args.log_output)
     return 0
 
 
