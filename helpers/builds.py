@@ -239,7 +239,7 @@ def colour_order_cost(onnx, cfg: BuildConfig, right_row: dict, es: EvalSet, ref_
 
 def score_sum_float16(onnx, cfg: BuildConfig, dataset, workdir) -> dict:
     """Hybrid quantization with the score-sum branch (the ReduceSum tensors and the score_sum outputs) kept in
-    float16: does the toolkit build it? (Field notes saw step 2 abort the process; the build runs in a child.)"""
+    float16: does the toolkit build it? (An earlier run of this workbook saw step 2 abort the process; the build runs in a child.)"""
     import dataclasses
 
     from .toolkit.jobs import hybrid_layer_names

@@ -244,7 +244,7 @@ def silu_by_toolkit(rows: list[dict]) -> dict:
             + " (ConvExSwish: the SiLU fused into its convolution). ")
     if not collapsed and not separate:
         text += ("So no release from " + silu[0]["toolkit"] + " on quantizes SiLU as separate Sigmoid and Mul ops or "
-                 "leaves its scores at 0.5: the 'older toolkit' explanation holds for no release on PyPI. The seeds' 2.1 "
+                 "leaves its scores at 0.5: the 'older toolkit' explanation holds for no release on PyPI. That write-up's 2.1.0 "
                  "is not on PyPI, so it stays untested; the other proposed causes (calibration data, per-layer scales) "
                  "remain open.")
     else:
@@ -255,7 +255,7 @@ def silu_by_toolkit(rows: list[dict]) -> dict:
 
 
 def silu_hypotheses(analyses: dict, side: dict, toolkit_rows: list[dict] = ()) -> dict:
-    """Seed 000 saw SiLU scores stuck at 50 % with this same 9-output head: the causes, each tested where this run can."""
+    """A 2024 write-up saw SiLU scores stuck at 50 % with this same 9-output head: the causes, each tested where this run can."""
     def stats(rows, op):
         xs = sorted(r["single_cos"] for r in rows if r["op"] == op and r["single_cos"] is not None)
         return (round(xs[0], 5), round(xs[len(xs) // 2], 5)) if xs else (None, None)
@@ -274,7 +274,7 @@ def silu_hypotheses(analyses: dict, side: dict, toolkit_rows: list[dict] = ()) -
                "2.5.0 runs one exSwish op (untested: no other toolkit release is set up here); ")
     return {"id": "silu_hypotheses", "value": {"exswish_single_cos_min_median": sw, "relu_single_cos_min_median": cv,
                                                "share_at_0.5": share, "toolkits_tested": [r["toolkit"] for r in tested]},
-            "text": f"Seed 000 saw SiLU INT8 scores stuck at 0.5 with this same 9-output head; this run measured "
+            "text": f"A November 2024 write-up of YOLOv8 on an RK3588 (rknn-toolkit2 and rknn_model_zoo v2.1.0) saw SiLU INT8 scores stuck at 0.5 with this same 9-output head; this run measured "
                     f"{share:.3%} of them at 0.5. The causes proposed for it: " + one +
                     "(2) a calibration set that does not look like the deployment data (all-background or wrong "
                     "colour order: 05 measures the colour cost); (3) the class branch's last conv quantized with one "
@@ -383,7 +383,7 @@ def pose_conclusions(comparison, relu_ncnn: dict, silu_ncnn: dict, ncnn_rows, fl
 # --------------------------------------------------------------------------- 01-05, 07: every notebook's ending
 # Each ``<stage>_conclusions(m)`` reads only the stage's recorded metrics (what ``close_stage`` writes), so the
 # chain test re-derives every sentence from metrics.json; ``stage_conclusions`` dispatches by stage name.
-#: mAP50-95 difference under which two float models count as "the same" (one training run each: seed noise)
+#: mAP50-95 difference under which two float models count as "the same" (one training run each: training noise)
 SAME_TRAINING = 0.01
 
 
@@ -647,7 +647,7 @@ def batch_core(m: dict) -> dict:
     return {"id": "batch_core", "value": {"size_ratio": b["size_ratio"], "pool_refuses": refused}, "holds": refused,
             "text": f"rknn_batch_size={b['rknn_batch_size']} builds ({many['rknn_MB']} MB vs {b['batch1']['rknn_MB']} MB "
                     "at batch 1) and the build record keeps the setting. On a board such a model cannot be pinned to "
-                    "one NPU core (seed 004: the runtime falls back to auto-core, and one frame took 1.5 s instead of "
+                    "one NPU core (a 2024 write-up of an RK3588 optimisation measured it: the runtime falls back to auto-core, and one frame took 1.5 s instead of "
                     "0.5 s), so the workbook's pool, which pins one context per core, "
                     + ("refuses it with a message that says so." if refused else "should refuse it, and did not here.")}
 

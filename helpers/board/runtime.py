@@ -235,7 +235,7 @@ def core_bitmask(core: int | str, npu_cores: int = 3) -> int | None:
 def batch_core_rule(rknn_batch_size: int, core: int | str) -> None:
     """A model built with ``rknn_batch_size`` > 1 cannot be pinned to one NPU core: the runtime prints
     "core mask ... is invalid for batch size", falls back to NPU_CORE_AUTO, and one frame then costs about three
-    times as long (seed 004, measured on an RK3588). A pool pins one context per core, so it refuses such a model."""
+    times as long (reported by a 2024 write-up measured on an RK3588). A pool pins one context per core, so it refuses such a model."""
     if int(rknn_batch_size or 1) > 1 and core not in ("auto", None):
         raise RuntimeFailure(
             f"this model was built with rknn_batch_size={rknn_batch_size}: it cannot be pinned to NPU core {core} "

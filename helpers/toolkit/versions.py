@@ -1,8 +1,8 @@
 """Other rknn-toolkit2 releases beside the pinned one, each in its own environment (PC only).
 
 The pinned toolkit lives in ``.venv`` with everything else. A model built by another release
-(2.3.2, which ultralytics' RKNN exporter asks for; 2.2.0, the nearest on PyPI to the 2.1 the
-seeds' SiLU reports came from) is built in a child process run by that release's interpreter:
+(2.3.2, which ultralytics' RKNN exporter asks for; 2.2.0, the nearest on PyPI to the 2.1.0 the
+2024 write-ups that reported SiLU collapsing used) is built in a child process run by that release's interpreter:
 
 * ``toolkits/<version>.txt`` (in the repository) lists the environment's pins. Its header says
   ``# layered`` when the pinned set already satisfies every requirement the release declares:
