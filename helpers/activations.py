@@ -75,13 +75,12 @@ def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", sc
     stays in the file name because ultralytics picks the model scale from it.
     """
     import yaml
-    from ultralytics.utils import ROOT
 
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if scale not in SCALES or len(scale) != 1:
         raise ValueError(f"scale must be one of n, s, m, l, x; got {scale!r}")
-    base = ROOT / "cfg" / "models" / FAMILIES[family]
+    base = stock_yaml(family)
     cfg = yaml.safe_load(base.read_text())
     cfg["activation"] = ACTIVATIONS[activation]
     if nc is not None:
@@ -128,3 +127,52 @@ def activation_kind(model: nn.Module) -> dict:
                      "WEIGHTS set to this file (its weights are transplanted into a ReLU model).",
              "mixed": "a mix of activations: check the census."}
     return {"kind": kind, "census": census, "yaml_activation": key or None, "note": notes[kind]}
+
+
+def stock_yaml(family: str) -> Path:
+    """Ultralytics' own model yaml for a family (``"yolov8"``, ``"yolo11"``, ...): read, never edited."""
+    from ultralytics.utils import ROOT
+
+    return ROOT / "cfg" / "models" / FAMILIES[family]
+
+
+def yaml_diff(model_yaml: str | os.PathLike, family: str) -> list[str]:
+    """What a written model yaml changes in ultralytics' own (both parsed, so comments and layout do not count)."""
+    import difflib
+
+    import yaml
+
+    def lines(path):
+        return yaml.safe_dump(yaml.safe_load(Path(path).read_text()), sort_keys=True).splitlines()
+
+    return [ln for ln in difflib.unified_diff(lines(stock_yaml(family)), lines(model_yaml), "ultralytics: " +
+                                              stock_yaml(family).name, "ours: " + Path(model_yaml).name, lineterm="", n=0)
+            if not ln.startswith("@@")]
+
+
+def census_in_fresh_process(model_yaml: dict, nc: int) -> dict[str, int]:
+    """Rebuild a model from its stored yaml (``model.yaml``) in a new Python process and count its activations.
+
+    A fresh process is what a rebuild meets later: another notebook's kernel, ultralytics' trainer
+    (``YOLO("model.pt").train()`` builds a new model from the checkpoint's yaml), an export script.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from .artifacts import PROJECT_ROOT
+
+    code = ("import json, sys; from ultralytics.nn.tasks import DetectionModel; "
+            "from helpers.activations import activation_census; cfg = json.load(open(sys.argv[1])); "
+            "print('CENSUS', json.dumps(activation_census(DetectionModel(cfg, nc=int(sys.argv[2]), verbose=False))))")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(model_yaml, f)
+        f.flush()
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        p = subprocess.run([sys.executable, "-c", code, f.name, str(nc)], capture_output=True, text=True, env=env,
+                           timeout=300)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("CENSUS ")), None)
+    if p.returncode or line is None:
+        raise RuntimeError(f"rebuilding the model in a fresh process failed:\n{p.stderr[-2000:]}")
+    return json.loads(line[7:])

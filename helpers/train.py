@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+from . import training_log
 from .artifacts import atomic_copy, stage_dir, write_json
 from .offline import configure_ultralytics
 
@@ -139,18 +140,29 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
     shutil.rmtree(stage / "ultralytics" / name, ignore_errors=True)
     yolo = YOLO(str(model_yaml), task=info.task)
     seen = _add_callbacks(yolo, device, imgsz, fit_boxes and plan is None, cpu_threads, plan)
+    log_file = stage / f"{name}.train.log"
     t0 = time.perf_counter()
-    yolo.train(data=str(resolved_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
-                optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic,
-                device=device, workers=0 if device == "cpu" else 4, cache=cache, patience=patience,
-                project=str(stage / "ultralytics"), name=name, exist_ok=True, pretrained=False, plots=True,
-                verbose=False, **(extra or {}))
-    rec = _record(yolo.trainer, out, time.perf_counter() - t0, seen)
-    rec.update(variant=variant, name=name, model=model, model_yaml=str(model_yaml), device=device, settings=settings,
+    with training_log.to_file(log_file, name) as on_epoch:  # one line per epoch here, the full log in the file
+        yolo.add_callback("on_fit_epoch_end", on_epoch)
+        yolo.train(**train_arguments(resolved_yaml, epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed,
+                                     lr0=lr0, close_mosaic=close_mosaic, device=device, cache=cache,
+                                     patience=patience, project=stage / "ultralytics", name=name, extra=extra))
+        rec = _record(yolo.trainer, out, time.perf_counter() - t0, seen)
+    rec.update(log_file=str(log_file), variant=variant, name=name, model=model, model_yaml=str(model_yaml), device=device, settings=settings,
                fingerprint=fp, reused=False,
                transplant={**plan.summary(), "loaded": seen.get("transplanted")} if plan else None)
     write_json(record_file, rec)
     return rec
+
+
+def train_arguments(data_yaml, *, epochs: int, imgsz: int, batch: int, nbs: int, seed: int, lr0: float,
+                    close_mosaic: int, device: str, cache: bool = True, patience: int = 100, project="ultralytics",
+                    name: str = "relu", extra: dict | None = None) -> dict:
+    """The keyword arguments :func:`train_variant` gives ultralytics' ``YOLO(yaml).train(...)`` (01 shows them)."""
+    return dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed, deterministic=True,
+                optimizer="AdamW", lr0=lr0, close_mosaic=close_mosaic, device=device,
+                workers=0 if device == "cpu" else 4, cache=cache, patience=patience, project=str(project), name=name,
+                exist_ok=True, pretrained=False, plots=True, verbose=False, **(extra or {}))
 
 
 def _transplant_plan(weights, model_yaml, info, model: str, settings: dict):

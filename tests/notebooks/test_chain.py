@@ -78,6 +78,13 @@ def test_01_train_relu(run_dir):
     assert len(t["loss_first_epochs"]["transplanted"]) == 5 and t["final"]["scratch"]["mAP50"] == round(relu["mAP50"], 4)
     assert m["headline"]["transplant_epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
     assert (run_dir / "01_train" / "transplant_curves.png").is_file()
+    # the taught failure: a global Conv.default_act builds ReLU once; rebuilt from its yaml elsewhere it is SiLU
+    trap = m["default_act_trap"]
+    hacked, keyed = trap["Conv.default_act = nn.ReLU()"], trap["activation: nn.ReLU() in the yaml"]
+    assert hacked["built here"] == {"SiLU": 0, "ReLU": 57} and hacked["rebuilt from its yaml, fresh process"] == \
+        {"SiLU": 57, "ReLU": 0}
+    assert keyed["built here"] == keyed["rebuilt from its yaml, fresh process"] == {"SiLU": 0, "ReLU": 57}
+    assert "relu.train.log" in relu.get("log_file", "relu.train.log")  # a reused run keeps its older record
     c = _concluded(m, "01_train", ["relu_vs_silu_float", "transplant", "strides_fire"])
     assert c["relu_vs_silu_float"]["value"] == round(silu["mAP50_95"] - relu["mAP50_95"], 4)
     assert c["strides_fire"]["value"] == [] and "480 px at stride 32" in c["strides_fire"]["text"]

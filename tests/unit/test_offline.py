@@ -32,7 +32,7 @@ def test_training_path_makes_no_network_attempt(tmp_path):
         info = data.prepare_dataset("", {str(run)!r}, cfg, progress=False)
         rec = train.train_variant({str(run)!r}, info.yaml_path, "relu", epochs=1, imgsz=64, batch=4)
         print("RESULT " + json.dumps({{"attempts": attempts, "census": rec["activation_census"],
-                                      "weights": rec["weights"]}}))
+                                      "weights": rec["weights"], "log": rec["log_file"]}}))
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO_", "XDG_"))}
     env["HOME"] = str(home)
@@ -42,6 +42,13 @@ def test_training_path_makes_no_network_attempt(tmp_path):
     assert result["attempts"] == [], result["attempts"]
     assert result["census"] == {"SiLU": 0, "ReLU": 57}
     assert Path(result["weights"]).is_file()
+    # quiet: one line to say where the log goes, one per epoch; ultralytics' own output is in the log file
+    shown = [ln for ln in r.stdout.splitlines() if ln.startswith("relu")]
+    assert len(shown) == 3, shown
+    assert shown[0].startswith("relu: training;") and shown[1].startswith("relu    1/1  loss box")
+    assert "mAP50-95" in shown[1] and shown[2].startswith("relu  best.pt, final validation: mAP50")
+    log = Path(result["log"]).read_text()
+    assert "mAP50-95" in log and len(log.splitlines()) > 10 and "Epoch" in log
     # ultralytics' settings, font and caches stayed in the run folder, not in the user's home
     # (matplotlib's own font cache in ~/.cache is not ultralytics')
     leaked = [p for p in home.rglob("*") if "ultralytics" in str(p).lower()]
