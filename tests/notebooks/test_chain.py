@@ -193,6 +193,14 @@ def test_05_quantize(run_dir):
         assert Path(r["rknn"]).is_file() and 2.5 < r["rknn_MB"] < 6
         assert min(v for k, v in r["cosine"].items() if k.startswith("box")) > 0.99, r["cosine"]
         assert r["cosine"]["cls_prob_s8"] > 0.95, r["cosine"]
+    # the by-hand INT8 build is the helper's experiment build; the levels arithmetic matches the toolkit's step
+    assert m["int8_by_hand_min_cosine"] > 0.9999, m["int8_by_hand_min_cosine"]
+    stock, split = m["int8_levels"]["stock head: boxes (px) + class scores"], \
+        m["int8_levels"]["9-output head: stride-8 class scores"]
+    assert stock["max"] > SMALL["IMGSZ"] * 0.9 and stock["levels for scores 0..1"] < 1 < 100 < split["levels for scores 0..1"]
+    assert abs(split["toolkit's step"] / split["scale"] - 1) < 0.01, split
+    for t in (stock, split):
+        assert t["scale"] == pytest.approx((t["max"] - t["min"]) / 255) and -128 <= t["zero_point"] <= 127
     ship = m["ship"]
     assert ship["mAP50"] >= m["onnx_map"]["mAP50"] - INT8_MAP_MARGIN, (ship["mAP50"], m["onnx_map"])
     hybrid = {r["config"] for r in m["hybrid"]}
