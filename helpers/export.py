@@ -40,7 +40,7 @@ NOTES = {
 }
 
 
-def _use_split(module) -> int:
+def use_split(module) -> int:
     """Switch every C2f-like block to forward_split; returns how many were switched."""
     from ultralytics.nn.modules.block import C2f
 
@@ -58,7 +58,7 @@ def export_onnx(module, target: str | os.PathLike, imgsz: int, opset: int = OPSE
     import torch
 
     names = list(names or module.output_names)
-    _use_split(module)
+    use_split(module)
     module.eval()
     dummy = torch.zeros(1, 3, imgsz, imgsz)
     with torch.no_grad():

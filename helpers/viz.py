@@ -127,6 +127,41 @@ def plot_layer_cosine(analyses: dict[str, list[dict]], save: str | os.PathLike |
     return fig
 
 
+def plot_graph_tails(tails: dict[str, dict], save: str | os.PathLike | None = None):
+    """Each graph's tail (:func:`helpers.graph_tail.tail`) drawn left to right: op boxes by depth, outputs named."""
+    import matplotlib.pyplot as plt
+
+    depth = max(max(n["depth"] for n in t["nodes"]) for t in tails.values())
+    rows = [max(sum(n["depth"] == d for n in t["nodes"]) for d in range(depth + 1)) for t in tails.values()]
+    fig, axes = plt.subplots(len(tails), 1, figsize=(max(8, 1.15 * (depth + 2)), sum(0.42 * r + 0.8 for r in rows)),
+                             squeeze=False, gridspec_kw={"height_ratios": rows})
+    for ax, (label, t) in zip(axes[:, 0], tails.items()):
+        pos, seen = {}, {}
+        for n in sorted(t["nodes"], key=lambda n: (n["depth"], n["name"])):
+            k = seen[n["depth"]] = seen.get(n["depth"], -1) + 1
+            pos[n["name"]] = (n["depth"], -k)
+        for a, b in t["edges"]:
+            (x0, y0), (x1, y1) = pos[a], pos[b]
+            ax.plot([x0, x1], [y0, y1], color="#999", lw=0.8, zorder=1)
+        for n in t["nodes"]:
+            x, y = pos[n["name"]]
+            face = "#dde8f5" if n["depth"] == 0 else ("#f5dede" if n["op"] in ("Softmax", "Concat", "Reshape",
+                                                                               "Transpose") else "#eeeeee")
+            ax.text(x, y, n["op"], ha="center", va="center", fontsize=7, zorder=2,
+                    bbox=dict(boxstyle="round,pad=0.25", fc=face, ec="#666", lw=0.6))
+            for j, o in enumerate(n["outputs"]):
+                ax.text(x + 0.35, y - 0.3 - 0.25 * j, o, ha="left", va="center", fontsize=6.5, color="#a33")
+        ax.set_title(f"{label}: {sum(n['depth'] > 0 for n in t['nodes'])} nodes after the head's last convs "
+                     f"(blue), {len(t['outputs'])} output(s) (red names)", fontsize=9)
+        ax.set_xlim(-0.7, depth + 1.8)
+        ax.set_ylim(-max(rows) - 0.2, 0.8)
+        ax.axis("off")
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
 def plot_score_histograms(series: dict[str, np.ndarray], floor: float = 0.01, bins: int = 60,
                           save: str | os.PathLike | None = None):
     """Histograms of class-score values above ``floor`` (log count): how many levels INT8 left."""

@@ -115,6 +115,10 @@ def test_02_patch_heads(run_dir):
     assert c["numpy_decode"]["value"] == m["numpy_decode_max_diff_px"] < 1e-3  # the notebook's numpy decode
 
 
+def npu9_outputs(m):
+    return m["models"]["relu_npu9"]["outputs"]
+
+
 def test_03_export_onnx(run_dir):
     _execute("03", run_dir)
     m = artifacts.read_metrics(run_dir, "03_export")
@@ -131,6 +135,14 @@ def test_03_export_onnx(run_dir):
     assert m["models"]["relu_npu9"]["silu_patterns"] == 0 and m["models"]["silu_npu9"]["silu_patterns"] == 57
     assert m["patched_max_abs_diff"] < 1e-3 and m["min_cosine"] > 0.9999
     assert not math.isnan(m["min_cosine"])
+    # the by-hand torch.onnx.export makes the helper's graph; the drawn tails, counted from the ONNX files
+    assert m["export_by_hand"]["same_ops"] is True and m["export_by_hand"]["max_diff"] < 1e-5
+    stock, npu9 = m["graph_tails"]["stock head"], m["graph_tails"]["patched, 9 outputs"]
+    assert npu9["ops"] == {"Sigmoid": 3, "ReduceSum": 3, "Clip": 3} and npu9["nodes_after_head_convs"] == 9
+    assert npu9["outputs"] == [o["name"] for o in npu9_outputs(m)]
+    assert stock["ops"]["Softmax"] == 1 and stock["ops"]["Concat"] >= 4 and stock["nodes_after_head_convs"] > 20
+    assert stock["outputs"] == ["boxes_xywh_and_class_probs"]
+    assert (run_dir / "03_export" / "graph_tails.png").is_file()
     c = _concluded(m, "03_export", ["onnx_parity", "npu_ops"])
     assert "Softmax" in c["npu_ops"]["value"]
 
