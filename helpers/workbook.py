@@ -25,8 +25,12 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 
 def notebooks(only=None) -> list[Path]:
-    """The workbook's notebooks in pipeline order (optionally only those whose number is in ``only``)."""
+    """The workbook's notebooks in pipeline order (optionally only those whose number is in ``only``).
+
+    00, the map, runs last: it shows what the run just recorded.
+    """
     nbs = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    nbs = [p for p in nbs if not p.name.startswith("00_")] + [p for p in nbs if p.name.startswith("00_")]
     if only:
         wanted = {str(o).zfill(2) for o in only}
         nbs = [p for p in nbs if p.name[:2] in wanted]

@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 
 def test_there_are_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS][:3] == ["01", "02", "03"]
+    assert [p.name[:2] for p in NOTEBOOKS][:3] == ["00", "01", "02"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -62,5 +62,7 @@ def test_long_notebooks_open_with_their_contents(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_notebook_ends_with_computed_conclusions(path):
     """The last code cell records conclusions computed by helpers.findings (06, 08: their own finders)."""
+    if path.name.startswith("00_"):
+        pytest.skip("00 is the map, not a stage: it records nothing")
     code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     assert "findings." in code[-1] and "conclusions" in code[-1], path.name

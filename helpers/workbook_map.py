@@ -1,0 +1,72 @@
+"""The map of the workbook (notebook 00): what each notebook does, needs and writes, and what the last run measured.
+
+Everything is read from the notebooks and the stage definitions themselves, so the map cannot go
+stale: a notebook's title and "What you'll do" come from its first cell, its inputs from
+:data:`helpers.stages.INPUTS`, its time and headline figures from the run folder when a run exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from .artifacts import PROJECT_ROOT, STAGES, resolve_run_dir
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+
+def _first_cell(notebook: Path) -> str:
+    return "".join(json.loads(notebook.read_text())["cells"][0]["source"])
+
+
+def describe(notebook: Path) -> dict:
+    """Title and the first sentence of "What you'll do" of one notebook."""
+    text = _first_cell(notebook)
+    title = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("# ")), notebook.stem)
+    m = re.search(r"\*\*What you'll do\.\*\*\s*(.+?\.)(\s|$)", text, re.S)
+    return {"notebook": notebook.name, "title": title, "does": " ".join(m.group(1).split()) if m else ""}
+
+
+def entries(run_dir: str | os.PathLike = "runs/main") -> list[dict]:
+    """One row per stage notebook, in order, with the last run's seconds and headline when there is one."""
+    from .stages import INPUTS
+
+    run = resolve_run_dir(run_dir)
+    seconds = {}
+    if (run / "summary.json").is_file():
+        seconds = {e["notebook"]: e["seconds"] for e in json.loads((run / "summary.json").read_text())["executed"]}
+    rows = []
+    for stage, nb in STAGES.items():
+        row = describe(NOTEBOOKS / nb)
+        needs = sorted({src for src, _ in INPUTS[stage].values()})
+        metrics = run / stage / "metrics.json"
+        row.update(stage=stage, needs=[STAGES[s] for s in needs], writes=f"RUN_DIR/{stage}/",
+                   seconds=seconds.get(nb),
+                   headline=json.loads(metrics.read_text()).get("headline", {}) if metrics.is_file() else None)
+        rows.append(row)
+    return rows
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def markdown(run_dir: str | os.PathLike = "runs/main", figures: int = 4) -> str:
+    """The map as a Markdown table; headline figures (the first ``figures`` of each) from the run, if any."""
+    rows = entries(run_dir)
+    ran = any(r["headline"] for r in rows)
+    out = ["| notebook | what it does | needs | last run |", "|---|---|---|---|"]
+    for r in rows:
+        last = "not run yet"
+        if r["headline"] is not None:
+            figs = list(r["headline"].items())[:figures]
+            last = "; ".join(f"{k} {_fmt(v)}" for k, v in figs)
+            if r["seconds"] is not None:
+                last = f"{r['seconds'] / 60:.1f} min · " + last
+        needs = ", ".join(n[:2] for n in r["needs"]) or "nothing"
+        out.append(f"| **{r['notebook']}**<br>{r['title']} | {r['does']} | {needs} | {last} |")
+    note = (f"Figures: the run in `{resolve_run_dir(run_dir)}`." if ran else
+            f"No run in `{resolve_run_dir(run_dir)}` yet: the README lists what a full-default run measured.")
+    return "\n".join(out) + "\n\n" + note
