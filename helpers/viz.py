@@ -11,12 +11,39 @@ from .board.draw import colour, draw_detections  # noqa: F401  (the one drawing 
 
 
 def draw_labels(image_bgr: np.ndarray, labels: np.ndarray, names=None) -> np.ndarray:
-    """Ground-truth YOLO labels (cls, xc, yc, w, h normalised) drawn on a copy of the image."""
+    """Ground-truth YOLO labels (cls, xc, yc, w, h normalised) on a copy of the image, drawn so they cannot be
+    taken for predictions: dashed boxes, tagged "GT name", no score."""
     from .data import labels_to_xyxy
 
-    h, w = image_bgr.shape[:2]
+    img = image_bgr.copy()
+    h, w = img.shape[:2]
     lab = np.asarray(labels, np.float32).reshape(-1, 5)
-    return draw_detections(image_bgr, labels_to_xyxy(lab, w, h), np.ones(len(lab)), lab[:, 0].astype(int), names, 1)
+    for (x1, y1, x2, y2), c in zip(labels_to_xyxy(lab, w, h).astype(int), lab[:, 0].astype(int)):
+        col = colour(c)
+        for (ax, ay), (bx, by) in (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1))):
+            n = max(1, int(np.hypot(bx - ax, by - ay) // 6))
+            for k in range(0, n, 2):  # dashes of 6 px
+                p0 = (int(ax + (bx - ax) * k / n), int(ay + (by - ay) * k / n))
+                p1 = (int(ax + (bx - ax) * (k + 1) / n), int(ay + (by - ay) * (k + 1) / n))
+                cv2.line(img, p0, p1, col, 2)
+        name = names[c] if names is not None and c < len(names) else c
+        cv2.putText(img, f"GT {name}", (x1 + 2, max(y1 - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, col, 1, cv2.LINE_AA)
+    return img
+
+
+def captioned(fig, text: str):
+    """Show ``fig`` with its caption under it (in this order, in Jupyter and in the HTML report); close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - outside Jupyter
+        print(f"Figure. {text}")
+        return fig
+    display(fig)
+    plt.close(fig)
+    display(Markdown(f"*Figure.* {text}"))
+    return fig
 
 
 def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save: str | os.PathLike | None = None):

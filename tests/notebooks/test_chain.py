@@ -534,6 +534,23 @@ def test_09_compare_paths(run_dir):
     assert len(m["toolkit_rows"]) == 6 and (run_dir / "09_compare" / "paths.png").is_file()
 
 
+def test_09_every_figure_has_a_caption(run_dir):
+    """Every picture in every executed notebook is followed by its computed caption ("*Figure.* ...")."""
+    import json
+
+    seen = 0
+    for path in sorted((run_dir / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            outs = cell.get("outputs", [])
+            for k, o in enumerate(outs):
+                if "image/png" not in o.get("data", {}):
+                    continue
+                seen += 1
+                nxt = "".join(outs[k + 1]["data"].get("text/markdown", "")) if k + 1 < len(outs) and "data" in outs[k + 1] else ""
+                assert nxt.startswith("*Figure.* ") and len(nxt) > 60, (path.name, "".join(cell["source"])[:120])
+    assert seen >= 15, seen
+
+
 @pytest.mark.parametrize("suite,profile", EMULATED, ids=[f"{s}-{p}" for s, p in EMULATED])
 def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path):
     from helpers.board.compare import describe, match_runs
