@@ -31,19 +31,21 @@ def draw_labels(image_bgr: np.ndarray, labels: np.ndarray, names=None) -> np.nda
     return img
 
 
-def captioned(fig, text: str):
-    """Show ``fig`` with its caption under it (in this order, in Jupyter and in the HTML report); close it."""
+def captioned(fig, text: str) -> None:
+    """Show ``fig`` with its caption under it (in this order, in Jupyter and in the HTML report); close it.
+
+    Returns nothing, so a cell that ends with this call does not show the figure a second time.
+    """
     import matplotlib.pyplot as plt
 
     try:
         from IPython.display import Markdown, display
     except ImportError:  # pragma: no cover - outside Jupyter
         print(f"Figure. {text}")
-        return fig
+        return
     display(fig)
     plt.close(fig)
     display(Markdown(f"*Figure.* {text}"))
-    return fig
 
 
 def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save: str | os.PathLike | None = None):

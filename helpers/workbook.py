@@ -138,20 +138,13 @@ def render_html(executed_notebook: Path, out_dir: Path) -> Path:
 
 
 def render_index(run_dir: Path) -> Path:
-    """``<run>/html/index.html``: the run's summary (Markdown rendered) and a link to every rendered notebook."""
-    import html
+    """``<run>/html/index.html``: the run's report (:mod:`helpers.report`), linking every rendered notebook."""
+    from . import report
 
-    import mistune
-
-    out = run_dir / "html"
-    pages = sorted(p.name for p in out.glob("[0-9][0-9]_*.html"))
-    summary = (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else ""
-    links = "".join(f'<li><a href="{html.escape(p)}">{html.escape(p[:-5])}</a></li>' for p in pages)
-    page = (f"<!doctype html><meta charset='utf-8'><title>{html.escape(str(run_dir))}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 8px}</style>"
-            f"<h1>Notebooks</h1><ul>{links}</ul>{mistune.html(summary)}")
-    return atomic_write_text(out / "index.html", page)
+    executed = []
+    if (run_dir / "summary.json").is_file():
+        executed = json.loads((run_dir / "summary.json").read_text()).get("executed", [])
+    return report.write(run_dir, executed)
 
 
 def run(run_dir="runs/main", only=None, parameters: dict | None = None, log_output: bool = False) -> list[dict]:

@@ -259,6 +259,11 @@ def test_06_analyze(run_dir):
     _execute("06", run_dir)
     _no_unexpected_errors(run_dir, "06_analyze_accuracy.ipynb")
     m = artifacts.read_metrics(run_dir, "06_analyze")
+    # the toolkit's accuracy_analysis called by hand gives the helper's layer table
+    ah = m["analysis_by_hand"]
+    assert ah["layers"] == ah["helper_layers"] and ah["compared"] > 50, ah
+    if m["int8_config"].count("_") == 2:  # a plain algorithm + method configuration, as the by-hand cell builds
+        assert ah["max_entire_cos_diff"] < 1e-4, ah
     rows = {(r["variant"], r["runtime"].split()[0] + r["runtime"].split()[1]): r for r in m["map_table"]}
     assert len(m["map_table"]) == 6
     f, q = rows[("relu", "onnxruntimefloat32")], rows[("relu", "RKNNINT8")]
@@ -532,6 +537,32 @@ def test_09_compare_paths(run_dir):
                                                if r["precision"] == "INT8"}
     assert m["headline"]["workbook_int8_mAP50_95"] == wb["mAP50_95"] and m["headline"]["paths"] == 7
     assert len(m["toolkit_rows"]) == 6 and (run_dir / "09_compare" / "paths.png").is_file()
+
+
+def test_09_every_try_this_figure_is_recorded(run_dir):
+    """The figures each notebook's "Try this" box states are the ones its stage recorded, and they say what the box says."""
+    t = {stage: artifacts.read_metrics(run_dir, stage)["try_this"] for stage in artifacts.STAGES}
+    relu = artifacts.read_metrics(run_dir, "01_train")["variants"]["relu"]
+    assert t["01_train"]["untrained box px without FIT_BOXES"] == {"8": 120, "16": 240, "32": 480}
+    assert t["01_train"]["untrained box px with it (this run)"] == relu["initial_box_px"]
+    g = SMALL["IMGSZ"]
+    gate = t["02_patch"]
+    assert gate["cells"] == sum((g // s) ** 2 for s in (8, 16, 32)) and 0 < gate["cells_passing"] < gate["cells"]
+    assert gate["same_detections"] is True and gate["detections_with_gate"] == gate["detections_without_gate"]
+    assert t["03_export"]["opset"] == 17 and t["03_export"]["max_output_diff"] < 1e-4
+    assert t["04_convert"]["RGB"] > 0.999 > t["04_convert"]["BGR"]
+    assert set(t["05_quantize"]) == {str(n) for n in SMALL["CALIB_SIZES"]}
+    curve = artifacts.read_metrics(run_dir, "05_quantize")["calibration_curve"]
+    assert t["05_quantize"] == {str(r["images"]): r["mAP50_95"] for r in curve}
+    conf = t["06_analyze"]
+    assert conf["conf"] == SMALL["CONF"] and all(conf["at_0.05"][k] >= conf["at_conf"][k] for k in ("float", "INT8"))
+    tiles = t["07_deploy"]
+    assert tiles["overlap_0"]["tiles"] <= tiles["with_overlap"]["tiles"] and tiles["with_overlap"] == \
+        artifacts.read_metrics(run_dir, "07_deploy")["tile_merge"]
+    assert t["08_pose"]["flag_effect"] == artifacts.read_metrics(run_dir, "08_pose")["ncnn_fp16_flag_effect"]
+    t9 = t["09_compare"]
+    assert t9["2.3.2 INT8"] == "built" and any("IndexError" in v for k, v in t9.items() if k.endswith("INT8") and
+                                               not k.startswith("2.3.2"))
 
 
 def test_09_every_figure_has_a_caption(run_dir):

@@ -66,3 +66,16 @@ def test_every_notebook_ends_with_computed_conclusions(path):
         pytest.skip("00 is the map, not a stage: it records nothing")
     code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     assert "findings." in code[-1] and "conclusions" in code[-1], path.name
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("00_")], ids=lambda p: p.name)
+def test_every_notebook_has_a_try_this_box_and_questions(path):
+    """The reader's own experiment (a Try this box with its measured figure) and three to five questions."""
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert any("try_this.show(" in c for c in code), "no Try this box"
+    assert any("try_this=" in c for c in code[-1:]), "the closing cell records the box's figures (try_this=...)"
+    q = [c for c in cells if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("**Questions.**")]
+    assert len(q) == 1, "one Questions cell"
+    items = [ln for ln in "".join(q[0]["source"]).splitlines() if ln[:2].rstrip(".").isdigit()]
+    assert 3 <= len(items) <= 5, items

@@ -49,8 +49,18 @@ def test_a_run_is_readable_without_jupyter(tmp_path):
                                              "execute_result", data={"text/plain": "2"}, execution_count=1)])])
     (tmp_path / "notebooks").mkdir()
     nbformat.write(nb, str(tmp_path / "notebooks" / "01_train_relu.ipynb"))
-    (tmp_path / "summary.md").write_text("# Workbook run\n\n| notebook | seconds |\n|---|---:|\n| 01_train_relu.ipynb | 3 |\n")
+    (tmp_path / "summary.json").write_text('{"executed": [{"notebook": "01_train_relu.ipynb", "seconds": 30}]}')
+    from helpers import artifacts
+
+    artifacts.update_metrics(tmp_path, "01_train", headline={"relu_mAP50": 0.9},
+                             conclusions=[{"id": "x", "text": "The ReLU model detects."}],
+                             expectations=[{"id": "detects", "ok": False, "stop": False, "what": "mAP50 is 0.1",
+                                            "fix": "train longer"}])
     page = workbook.render_html(tmp_path / "notebooks" / "01_train_relu.ipynb", tmp_path / "html")
     assert page.name == "01_train_relu.html" and "A title" in page.read_text()
     index = workbook.render_index(tmp_path).read_text()
     assert 'href="01_train_relu.html"' in index and "<table>" in index
+    # the report: failed expectations first, then each stage's headline in words, conclusions and time
+    assert index.index("Expectations that did not hold") < index.index('id=\'01_train\'')
+    assert "train longer" in index and "relu mAP50" in index and "The ReLU model detects." in index
+    assert "0.5 min" in index
