@@ -2,7 +2,7 @@
 
 A parent-side call (``simulate``, ``accuracy_analysis``, ...) runs its job in a child process
 (:func:`.isolation.run_isolated`) and returns plain data; every job builds through
-:func:`.session.built_model`. Nothing here calls ``list_devices`` or ``init_runtime(target=...)``
+:func:`.build.built_model`. Nothing here calls ``list_devices`` or ``init_runtime(target=...)``
 (they start the toolkit's own adb daemon); a board is reached through :mod:`helpers.board.runtime`.
 """
 
@@ -20,7 +20,8 @@ from ..board.records import read_build_record
 from .config import BuildConfig, toolkit_version
 from .isolation import run_isolated
 from .logs import ToolkitError, advised_disable_rules, log_digest
-from .session import Toolkit, built_model, simulate_all
+from .build import built_model, simulate_all
+from .session import Toolkit
 
 
 def _inputs_array(inputs) -> np.ndarray | None:

@@ -1,8 +1,9 @@
 """The toolkit's own calls, in the order they happen, each failure a :class:`ToolkitError`.
 
-:func:`built_model` is the one place a model is built: every job (simulate, accuracy analysis,
-the TorchScript and custom-op routes, the simulator backend) goes through it. Read it top to
-bottom and you have the toolkit's sequence, as in the Rockchip model zoo's ``convert.py``::
+:class:`Toolkit` is one ``RKNN()`` session whose every call is a named step; :func:`load_model` is
+the load step. :func:`helpers.toolkit.build.built_model` composes them (with hybrid quantization's
+step 2 where a configuration asks for it) into the toolkit's sequence, as in the Rockchip model
+zoo's ``convert.py``::
 
     rknn = RKNN()                                   # Toolkit(log_file)
     rknn.config(mean_values, std_values, target_platform, quantized_algorithm, ...)
@@ -17,15 +18,11 @@ Run it inside a child process (:mod:`.isolation`): the toolkit may ``exit()`` or
 
 from __future__ import annotations
 
-import contextlib
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..board.atomic import atomic_path
 from .config import BuildConfig
 from .logs import ToolkitError, error_tail
 
@@ -95,48 +92,3 @@ def load_model(tk: Toolkit, cfg: BuildConfig, model, imgsz: int | None = None) -
         tk.step("load_onnx", tk.rknn.load_onnx, model=str(p), **({"outputs": list(cfg.outputs)} if cfg.outputs else {}))
     else:
         tk.step("load_pytorch", tk.rknn.load_pytorch, model=str(p), input_size_list=[[1, 3, imgsz, imgsz]])
-
-
-@dataclass
-class Built:
-    tk: Toolkit
-    build_seconds: float
-    rknn_bytes: int | None
-
-
-@contextlib.contextmanager
-def built_model(cfg: BuildConfig, model, dataset=None, log_file=None, rknn_out=None, imgsz: int | None = None,
-                custom_op=None):
-    """RKNN() → config → load → build → export_rknn, yield the built session, → release."""
-    if cfg.quantize and not dataset:
-        raise ToolkitError("build", "INT8 needs a calibration list (dataset.txt); build one with "
-                           "helpers.toolkit.calibration.write_calibration_set")
-    t0 = time.perf_counter()
-    with Toolkit(log_file) as tk:                                              # RKNN(); release() on exit
-        if custom_op is not None:
-            tk.step("reg_custom_op", tk.rknn.reg_custom_op, custom_op)
-        tk.step("config", tk.rknn.config, **cfg.config_kwargs())
-        if cfg.float_layers:                                                   # hybrid: step 1 elsewhere,
-            from .hybrid import hybrid_step2                                   # step 2 here instead of
-            hybrid_step2(tk, cfg, model, dataset, log_file)                    # load + build
-        else:
-            load_model(tk, cfg, model, imgsz)
-            tk.step("build", tk.rknn.build, **cfg.build_kwargs(dataset))
-        build_s = time.perf_counter() - t0
-        size = None
-        if rknn_out:
-            with atomic_path(rknn_out, suffix=".rknn") as tmp:
-                tk.step("export_rknn", tk.rknn.export_rknn, str(tmp))
-            size = Path(rknn_out).stat().st_size
-        yield Built(tk, build_s, size)
-
-
-def simulate_all(tk: Toolkit, inputs) -> tuple[list, float | None]:
-    """``init_runtime()`` (the simulator) and ``inference`` over every input; seconds per image."""
-    if inputs is None or not len(inputs):
-        return [], None
-    tk.init_simulator()
-    outs, t0 = [], time.perf_counter()
-    for x in inputs:
-        outs.append(tk.infer(x))
-    return outs, round((time.perf_counter() - t0) / len(inputs), 4)

@@ -24,7 +24,7 @@ def _sim_worker(conn, onnx: str, config: dict, dataset: str | None, log_file: st
     """Child process: build once, then answer ``run`` requests until ``None`` arrives."""
     from .config import BuildConfig
     from .isolation import child_setup
-    from .session import built_model
+    from .build import built_model
 
     try:
         child_setup(workdir, log_file)
