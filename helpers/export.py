@@ -132,7 +132,7 @@ def ort_torch_parity(onnx_path, module, images, imgsz: int) -> list[dict]:
 
     from .board.preprocess import letterbox, load_image, to_nchw_float
     from .board.runtime import OnnxRuntime
-    from .parity import output_parity
+    from .metrics import output_agreement
 
     ort_model = OnnxRuntime(onnx_path)
     worst: dict[str, dict] = {}
@@ -141,7 +141,7 @@ def ort_torch_parity(onnx_path, module, images, imgsz: int) -> list[dict]:
         with torch.no_grad():
             ref = module(torch.from_numpy(x))
         ref = [r.numpy() for r in (ref if isinstance(ref, (tuple, list)) else [ref])]
-        for row in output_parity(ref, ort_model.run([x]), ort_model.output_names):
+        for row in output_agreement([ref], [ort_model.run([x])], ort_model.output_names, digits=None):
             w = worst.setdefault(row["output"], {**row, "images": 0})
             w["max_abs_diff"] = max(w["max_abs_diff"], row["max_abs_diff"])
             w["mean_abs_diff"] = max(w["mean_abs_diff"], row["mean_abs_diff"])

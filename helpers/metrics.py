@@ -252,12 +252,23 @@ def lowest_cosine(cosine: dict, kind: str, default=None):
     return min((c for name, c in cosine.items() if name.startswith(kind)), default=default)
 
 
-def output_agreement(ref: list, test: list, names) -> list[dict]:
-    """Per output, over all images: cosine of the flattened tensors, max and mean absolute difference."""
+def output_agreement(ref: list, test: list, names, digits: int | None = 6) -> list[dict]:
+    """Per output, over all images: cosine of the flattened tensors, max and mean absolute difference.
+
+    The workbook's one per-output comparison (``ref`` and ``test``: one list of outputs per image). The
+    cosine is rounded to ``digits`` (``None``: as computed, for float-rounding-level comparisons).
+    """
+    if len(ref) != len(test):
+        raise ValueError(f"{len(ref)} reference images vs {len(test)} test images")
     rows = []
     for k, name in enumerate(names):
+        for r, t in zip(ref, test):
+            if np.shape(r[k]) != np.shape(t[k]):
+                raise ValueError(f"output {name}: shape {np.shape(r[k])} vs {np.shape(t[k])}")
         a = np.concatenate([np.asarray(r[k], np.float64).ravel() for r in ref])
         b = np.concatenate([np.asarray(t[k], np.float64).ravel() for t in test])
-        rows.append({"output": name, "cosine": round(cosine(a, b), 6), "max_abs_diff": float(np.abs(a - b).max()),
-                     "mean_abs_diff": float(np.abs(a - b).mean()), "ref_max": float(np.abs(a).max())})
+        c = cosine(a, b)
+        rows.append({"output": name, "cosine": c if digits is None else round(c, digits),
+                     "max_abs_diff": float(np.abs(a - b).max()), "mean_abs_diff": float(np.abs(a - b).mean()),
+                     "ref_max": float(np.abs(a).max())})
     return rows

@@ -4,12 +4,13 @@
   ``helpers.board.postprocess``, against the unpatched model's own prediction - both the dense
   tensor (every cell, before thresholds) and the final detections of ultralytics'
   ``predict`` (its letterbox, its NMS) on real images.
-* :func:`output_parity`: two lists of output arrays, per output max-abs and cosine.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -21,21 +22,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     if na == 0 or nb == 0:
         return 0.0
     return float(a @ b / (na * nb))
-
-
-def output_parity(ref, test, names=None) -> list[dict]:
-    """Per output: shape, max |ref - test|, mean |ref - test|, cosine similarity."""
-    if len(ref) != len(test):
-        raise ValueError(f"{len(ref)} reference outputs vs {len(test)} test outputs")
-    rows = []
-    for i, (r, t) in enumerate(zip(ref, test)):
-        r, t = np.asarray(r, np.float32), np.asarray(t, np.float32)
-        if r.shape != t.shape:
-            raise ValueError(f"output {i}: shape {r.shape} vs {t.shape}")
-        d = np.abs(r - t)
-        rows.append({"output": names[i] if names else f"output{i}", "shape": list(r.shape),
-                     "max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()), "cosine": cosine(r, t)})
-    return rows
 
 
 def match_pairs(ref_boxes, ref_scores, ref_classes, boxes, scores, classes, iou_min: float = 0.5) -> list[tuple]:
@@ -71,7 +57,7 @@ def match_detections(ref_boxes, ref_scores, ref_classes, boxes, scores, classes,
             "max_box_diff_px": box_diff, "max_score_diff": score_diff}
 
 
-def head_patch_parity(weights, images, imgsz: int, conf: float = 0.25, iou: float = 0.45,
+def head_patch_parity(weights, images, imgsz: int, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                       score_sum: bool = True, run_dir=None) -> dict:
     """Compare the patched head with the unpatched model's own prediction on ``images``.
 
@@ -127,7 +113,7 @@ def _fold(rows: list[dict], spec: dict) -> dict:
     return {out: fn(r[key] for r in rows) for out, (key, fn) in spec.items()}
 
 
-def comparison_picture(weights, image_path, imgsz: int, conf: float = 0.25, iou: float = 0.45, names=None,
+def comparison_picture(weights, image_path, imgsz: int, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU, names=None,
                        save=None, run_dir=None):
     """Side by side: ultralytics' own predict (left) and the patched head + helpers.board.postprocess (right)."""
     from .heads import load_model, patch_for_npu, run_patched
