@@ -70,6 +70,16 @@ def read_metrics(run_dir: str | os.PathLike, stage: str) -> dict:
     return json.loads(p.read_text())
 
 
+def recorded(run_dir: str | os.PathLike) -> dict[str, dict]:
+    """Every stage's metrics.json that exists in ``run_dir``, in pipeline order (``{}`` for a new run)."""
+    out = {}
+    for stage in STAGES:
+        p = Path(run_dir) / stage / "metrics.json"
+        if p.is_file():
+            out[stage] = json.loads(p.read_text())
+    return out
+
+
 def update_metrics(run_dir: str | os.PathLike, stage: str, **entries: Any) -> dict:
     """Merge ``entries`` into a stage's metrics.json (atomically) and return the whole record."""
     p = stage_dir(run_dir, stage) / "metrics.json"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .metrics import EvalSet, detections, evaluate_outputs, lowest_cosine, output_agreement
 from .toolkit.config import BuildConfig
 from .toolkit.jobs import simulate
@@ -41,7 +42,7 @@ def evaluate_build(onnx, cfg: BuildConfig, es: EvalSet, ref_outputs, names, data
     return row, outs
 
 
-def compare_detections(ref_outputs, test_outputs, es: EvalSet, conf: float = 0.25, iou: float = 0.45,
+def compare_detections(ref_outputs, test_outputs, es: EvalSet, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                        use_score_sum: bool = True) -> dict:
     """Detections at a deployment threshold, reference vs test, matched one-to-one per image."""
     from .parity import match_detections

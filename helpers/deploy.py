@@ -27,7 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .board.atomic import atomic_write_text, write_json
+from .board.atomic import atomic_path, atomic_write_text, commit, write_json
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .board.records import file_digest
 from .board.runtime import BACKENDS
 
@@ -47,7 +48,7 @@ if __name__ == "__main__":
 '''
 
 
-def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = 0.25, iou: float = 0.45,
+def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                  target: str = "rk3588", output_names=None, toolkit_version: str | None = None,
                  extra_files: dict | None = None, extra_config: dict | None = None) -> Path:
     """Write a bundle folder (replaced as a whole: built in a temp folder, then renamed into place).
@@ -91,10 +92,7 @@ def build_bundle(out_dir, rknn, onnx, calibration_txt, labels, imgsz: int, conf:
     write_json(tmp / "config.json", cfg)
     (tmp / "labels.txt").write_text("".join(f"{n}\n" for n in labels))
     (tmp / "README.txt").write_text(board_instructions(cfg))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    return out_dir
+    return commit(tmp, out_dir)
 
 
 def board_instructions(cfg: dict) -> str:
@@ -175,7 +173,7 @@ def add_reference(bundle, images: int = 3) -> Path:
 
     bundle = Path(bundle)
     cfg = read_bundle_config(bundle)
-    imgsz, conf, iou = int(cfg["imgsz"]), cfg.get("conf", 0.25), cfg.get("iou", 0.45)
+    imgsz, conf, iou = int(cfg["imgsz"]), cfg.get("conf", DEFAULT_CONF), cfg.get("iou", DEFAULT_IOU)
     decode = runner.make_decoder(cfg, "onnx")
     files = sorted(f for f in (bundle / "samples").iterdir() if f.suffix.lower() in runner.IMAGE_SUFFIXES)[:images]
     frames = []
@@ -228,18 +226,17 @@ def write_video(images, target, size=(384, 288), fps: float = 5.0) -> Path:
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     w, h = size
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write an MP4 at {tmp}")
-    try:
-        for p in images:
-            writer.write(letterbox(load_image(p), (int(h), int(w)))[0])
-    finally:
-        writer.release()
-    os.replace(tmp, target)
-    return target
+    with atomic_path(target) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
+        if not writer.isOpened():
+            raise RuntimeError(f"OpenCV cannot write an MP4 at {tmp}")
+        try:
+            for p in images:
+                writer.write(letterbox(load_image(p), (int(h), int(w)))[0])
+        finally:
+            writer.release()
+    return Path(target)
 
 
 def copy_inputs(images, target_dir) -> Path:
@@ -322,23 +319,25 @@ def recall(result_frame: dict, gt_boxes, gt_classes, iou: float = 0.5) -> dict:
     return {"objects": len(gt_boxes), "found": found, "detections": len(dets), "recall": round(found / len(gt_boxes), 3)}
 
 
-def board_commands(target: str, board_dir: str, backend: str = "rknnlite", cores: int = 3, conf: float = 0.25,
-                   bundle=None) -> str:
-    """What a user with a board types: copy the bundle, check the runtime, run it (SSH or adb)."""
-    bundle = bundle or "runs/main/07_deploy/bundle"
+def board_commands(address: str, board_dir: str, bundle, backend: str = "rknnlite", cores: int = 3,
+                   conf: float = DEFAULT_CONF) -> str:
+    """What a user with a board types: copy ``bundle`` (this run's), check the runtime, run it (SSH or adb).
+
+    ``address`` is the board's SSH address (``user@host``).
+    """
     run = f"cd {board_dir} && python3 run.py samples --backend {backend} --cores {cores} --conf {conf} --out out"
     return (f"# over SSH (Debian/Ubuntu images)\n"
-            f"scp -r {bundle} {target}:{board_dir}\n"
-            f"ssh {target} 'strings /usr/lib/librknnrt.so | grep \"librknnrt version\"'\n"
-            f"ssh {target} '{run}'\n"
-            f"scp -r {target}:{board_dir}/out ./board_out\n\n"
+            f"scp -r {bundle} {address}:{board_dir}\n"
+            f"ssh {address} 'strings /usr/lib/librknnrt.so | grep \"librknnrt version\"'\n"
+            f"ssh {address} '{run}'\n"
+            f"scp -r {address}:{board_dir}/out ./board_out\n\n"
             f"# over adb (USB)\n"
             f"adb push {bundle} {board_dir}\n"
             f"adb shell '{run}'\n"
             f"adb pull {board_dir}/out ./board_out\n")
 
 
-def command_panel(default_target: str, board_dir: str, bundle, conf: float = 0.25):
+def command_panel(default_address: str, board_dir: str, bundle, conf: float = DEFAULT_CONF):
     """ipywidgets: board address, backend, cores, threshold -> the commands to type (None when headless)."""
     from .viz import headless
 
@@ -346,9 +345,9 @@ def command_panel(default_target: str, board_dir: str, bundle, conf: float = 0.2
         return None
     import ipywidgets as w
 
-    return w.interactive(lambda board, backend, cores, conf: print(board_commands(board, board_dir, backend, cores, conf,
-                                                                                  bundle)),
-                         board=w.Text(value=default_target),
+    return w.interactive(lambda board, backend, cores, conf: print(board_commands(board, board_dir, bundle, backend,
+                                                                                  cores, conf)),
+                         board=w.Text(value=default_address),
                          backend=w.Dropdown(options=list(BACKENDS), value="rknnlite"),
                          cores=w.IntSlider(value=3, min=1, max=3),
                          conf=w.FloatSlider(value=conf, min=0.05, max=0.95, step=0.05))

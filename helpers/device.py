@@ -21,6 +21,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .board.atomic import commit
 from .board.targets import soc_from_compatible
 
 #: where the board-side runtime files live on Rockchip's Linux images, and where they come from
@@ -198,9 +199,7 @@ class Device:
                     self._get(posixpath.join(remote, rel[2:]), dst)
                 src = tmp / "d"
                 src.mkdir(exist_ok=True)
-            if local.exists():
-                shutil.rmtree(local) if local.is_dir() else local.unlink()
-            os.replace(src, local)
+            commit(src, local)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return local

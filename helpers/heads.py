@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
+
 STRIDES = (8, 16, 32)
 
 
@@ -184,8 +186,8 @@ def run_patched(npu_model: NPUDetectModel, image_bgr: np.ndarray, imgsz: int):
     return [o.numpy() for o in outs], lb
 
 
-def detections_per_stride(npu_model: NPUDetectModel, images, imgsz: int, conf: float = 0.25,
-                          iou: float = 0.45) -> dict[str, int]:
+def detections_per_stride(npu_model: NPUDetectModel, images, imgsz: int, conf: float = DEFAULT_CONF,
+                          iou: float = DEFAULT_IOU) -> dict[str, int]:
     """Final detections (after NMS) on ``images``, counted by the stride whose output produced them.
 
     A model that only ever fires at stride 8 would make the later per-output quantization

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .heads import STRIDES, NPUDetectModel, _export_copy, load_model
 
 LAYOUTS = ("rknn", "ncnn")
@@ -119,7 +120,7 @@ def _pair(ref_boxes, boxes, ref_classes, classes, ref_scores, scores, iou_min: f
     return pairs
 
 
-def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float = 0.25, iou: float = 0.45,
+def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                 run_dir=None) -> dict:
     """The patched pose head + ``board.pose`` against the unpatched model and ultralytics' ``predict``.
 

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .artifacts import STAGES, atomic_write_text
+from .artifacts import STAGES, atomic_write_text, recorded
 
 #: each stage's key figure (a PNG its notebook saves in its stage folder), first one found wins
 KEY_FIGURES = {"01_train": ["training_curves.png"], "02_patch": ["patched_vs_stock.png"],
@@ -42,15 +42,6 @@ def _value(v) -> str:
     return html.escape(str(v))
 
 
-def _stage_metrics(run_dir: Path) -> dict:
-    out = {}
-    for stage in STAGES:
-        m = run_dir / stage / "metrics.json"
-        if m.is_file():
-            out[stage] = json.loads(m.read_text())
-    return out
-
-
 def problems(metrics: dict) -> list[dict]:
     """Every expectation that failed, stage by stage: ``{stage, id, what, fix, stop}``."""
     return [{"stage": s, **{k: c.get(k) for k in ("id", "what", "fix", "stop")}}
@@ -60,7 +51,7 @@ def problems(metrics: dict) -> list[dict]:
 def render(run_dir: str | os.PathLike, executed: list[dict] | None = None) -> str:
     """The report page as HTML text (see the module's docstring)."""
     run_dir = Path(run_dir)
-    metrics = _stage_metrics(run_dir)
+    metrics = recorded(run_dir)
     pages = {p.stem: p.name for p in (run_dir / "html").glob("[0-9][0-9]_*.html")}
     seconds = {e["notebook"]: e["seconds"] for e in (executed or [])}
     out = [f"<!doctype html><meta charset='utf-8'><title>Workbook run: {html.escape(run_dir.name)}</title>",

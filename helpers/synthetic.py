@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .artifacts import PROJECT_ROOT, write_json
+from .board.atomic import commit
 
 CLASSES = ("circle", "square", "triangle", "star", "cross")
 #: bump when the generator's output changes, so cached datasets are regenerated
@@ -211,7 +212,7 @@ def write_dataset(final: Path, cfg, render, line, yaml: str, manifest: dict, des
         if final.exists():  # a concurrent run finished first
             shutil.rmtree(tmp)
         else:
-            os.replace(tmp, final)
+            commit(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

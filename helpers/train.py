@@ -304,10 +304,7 @@ def transplant_comparison(scratch: dict, transplanted: dict, metric: str = "mAP5
                      for k, r in (("scratch", scratch), ("transplanted", transplanted))},
            "epochs_to_reach_scratch_final_mAP50": reach,
            "transplant": transplanted.get("transplant"), "census": transplanted["activation_census"]}
-    from .findings import transplant_sentence
-
-    out["conclusion"] = transplant_sentence(out)
-    return out
+    return out  # the sentence that reads it is the stage's: stages.s01_train.transplant_sentence
 
 
 def bring_trained(run_dir, weights, info, imgsz: int, evaluate: bool = True) -> dict:

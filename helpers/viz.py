@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .board.draw import colour, draw_detections  # noqa: F401  (the one drawing routine)
+from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 
 
 def draw_labels(image_bgr: np.ndarray, labels: np.ndarray, names=None) -> np.ndarray:
@@ -244,7 +245,7 @@ def plot_paths(rows: list[dict], drops: dict[str, list], save: str | os.PathLike
     return fig
 
 
-def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, iou: float = 0.45,
+def side_by_side(es, panels: dict[str, list], index: int, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                  use_score_sum: bool = True) -> list[np.ndarray]:
     """One val image drawn with the detections of each runtime in ``panels`` ({label: outputs per image})."""
     orig = cv2.imread(str(es.images[index].path))
@@ -256,7 +257,7 @@ def side_by_side(es, panels: dict[str, list], index: int, conf: float = 0.25, io
     return out
 
 
-def comparison_grid(es, panels: dict[str, list], indices, conf: float = 0.25, iou: float = 0.45,
+def comparison_grid(es, panels: dict[str, list], indices, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                     save: str | os.PathLike | None = None):
     pics, titles = [], []
     for i in indices:
@@ -275,7 +276,7 @@ def headless() -> bool:
     return os.environ.get("WORKBOOK_HEADLESS") == "1"
 
 
-def detection_viewer(es, panels: dict[str, list], conf: float = 0.25, iou: float = 0.45):
+def detection_viewer(es, panels: dict[str, list], conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU):
     """ipywidgets: pick a val image and thresholds; see each runtime's detections side by side."""
     if headless():
         print("(headless run: the interactive viewer is shown when you open the notebook in JupyterLab)")

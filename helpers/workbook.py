@@ -11,7 +11,6 @@ notebook and of the summary goes to ``<run>/html/`` (open ``index.html``: no Jup
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import params
-from .artifacts import PROJECT_ROOT, STAGES, atomic_write_text, resolve_run_dir, write_json
+from .artifacts import PROJECT_ROOT, atomic_write_text, recorded, resolve_run_dir, write_json
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
@@ -113,11 +112,7 @@ def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
         lines += ["| notebook | seconds |", "|---|---:|"]
         lines += [f"| {e['notebook']} | {e['seconds']} |" for e in executed]
         lines.append("")
-    for stage in STAGES:
-        m = run_dir / stage / "metrics.json"
-        if not m.is_file():
-            continue
-        data = json.loads(m.read_text())
+    for stage, data in recorded(run_dir).items():
         headline = data.get("headline", {})
         lines.append(f"## {stage}")
         lines += [f"- {k}: {v}" for k, v in headline.items()] or ["- (no headline figures recorded)"]

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from .artifacts import PROJECT_ROOT, STAGES, resolve_run_dir
+from .artifacts import PROJECT_ROOT, STAGES, recorded, resolve_run_dir
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
@@ -37,14 +37,13 @@ def entries(run_dir: str | os.PathLike = "runs/main") -> list[dict]:
     seconds = {}
     if (run / "summary.json").is_file():
         seconds = {e["notebook"]: e["seconds"] for e in json.loads((run / "summary.json").read_text())["executed"]}
-    rows = []
+    rows, done = [], recorded(run)
     for stage, nb in STAGES.items():
         row = describe(NOTEBOOKS / nb)
         needs = sorted({src for src, _ in INPUTS[stage].values()})
-        metrics = run / stage / "metrics.json"
         row.update(stage=stage, needs=[STAGES[s] for s in needs], writes=f"RUN_DIR/{stage}/",
                    seconds=seconds.get(nb),
-                   headline=json.loads(metrics.read_text()).get("headline", {}) if metrics.is_file() else None)
+                   headline=done[stage].get("headline", {}) if stage in done else None)
         rows.append(row)
     return rows
 

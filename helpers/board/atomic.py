@@ -42,6 +42,24 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             tmp_path.unlink()
 
 
+def commit(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move a finished temporary file or folder (made next to ``target``) over ``target`` in one rename.
+
+    For writers that stream into their own temporary file (a video) and for whole folders (a deploy bundle,
+    a copy fetched from a board): a folder already at ``target`` is removed first, so a reader sees the old
+    complete folder or the new one.
+    """
+    tmp, target = Path(tmp), Path(target)
+    if target.is_dir() and not target.is_symlink() and tmp.is_dir():
+        shutil.rmtree(target)
+    elif target.exists() and tmp.is_dir():
+        target.unlink()
+    elif target.is_dir() and not tmp.is_dir():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as f:

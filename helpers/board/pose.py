@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .postprocess import REG_MAX, Detections, batched_nms, decode_boxes
+from .postprocess import DEFAULT_CONF, DEFAULT_IOU, REG_MAX, Detections, batched_nms, decode_boxes
 
 LAYOUTS = ("rknn", "ncnn")
 
@@ -94,7 +94,7 @@ def decode_keypoints(raw: np.ndarray, gx: np.ndarray, gy: np.ndarray, stride, kp
     return out
 
 
-def postprocess_pose(outputs, input_hw, kpt_shape, nc: int = 1, conf_thres: float = 0.25, iou_thres: float = 0.45,
+def postprocess_pose(outputs, input_hw, kpt_shape, nc: int = 1, conf_thres: float = DEFAULT_CONF, iou_thres: float = DEFAULT_IOU,
                      max_det: int = 300, letterbox=None, layout: str = "rknn",
                      use_score_sum: bool = True) -> PoseDetections:
     """Pose head outputs of one image (either layout) -> :class:`PoseDetections`.

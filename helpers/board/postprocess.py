@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 
 REG_MAX = 16
+#: the default confidence threshold and NMS IoU of every detection path (notebooks, bundle, board)
+DEFAULT_CONF, DEFAULT_IOU = 0.25, 0.45
 
 
 @dataclass
@@ -258,7 +260,7 @@ def _prefilter(levels: list[Level], conf_thres: float, use_score_sum: bool):
     return cls, logits, idx, np.repeat(np.arange(len(levels)), [len(c[2]) for c in cols])
 
 
-def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
+def postprocess(outputs, input_hw=None, conf_thres: float = DEFAULT_CONF, iou_thres: float = DEFAULT_IOU, max_det: int = 300,
                 letterbox=None, use_score_sum: bool = True) -> Detections:
     """Head outputs of one image -> :class:`Detections`.
 
@@ -294,7 +296,7 @@ def postprocess(outputs, input_hw=None, conf_thres: float = 0.25, iou_thres: flo
     return det
 
 
-def postprocess_decoded(output, conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 300,
+def postprocess_decoded(output, conf_thres: float = DEFAULT_CONF, iou_thres: float = DEFAULT_IOU, max_det: int = 300,
                         letterbox=None) -> Detections:
     """Ultralytics' own export output ``[1, 4 + nc, N]`` (DFL and decode inside the graph: boxes
     cx, cy, w, h in model-input pixels, then class probabilities) -> :class:`Detections`.

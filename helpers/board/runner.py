@@ -28,11 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import write_json
+from .atomic import atomic_path, commit, write_json
 from .draw import annotate
 from .pool import OrderedPool
 from .pose import postprocess_pose
-from .postprocess import Detections, batched_nms, postprocess
+from .postprocess import DEFAULT_CONF, DEFAULT_IOU, Detections, batched_nms, postprocess
 from .preprocess import letterbox
 from .records import read_bundle_config, verify_model_file
 from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
@@ -280,7 +280,7 @@ class VideoOut:
             self.writer.release()
             self.writer = None
             if complete:
-                os.replace(self.tmp, self.path)
+                commit(self.tmp, self.path)
             else:
                 self.tmp.unlink(missing_ok=True)
 
@@ -309,8 +309,8 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     key = {"onnx": "onnx", "ncnn": "ncnn"}.get(s.backend, "model")
     model_path = Path(s.model) if s.model else bundle / cfg[key]
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
-    conf = cfg.get("conf", 0.25) if s.conf is None else s.conf
-    iou = cfg.get("iou", 0.45) if s.iou is None else s.iou
+    conf = cfg.get("conf", DEFAULT_CONF) if s.conf is None else s.conf
+    iou = cfg.get("iou", DEFAULT_IOU) if s.iou is None else s.iou
     target = cfg.get("target", "rk3588")
     backend = s.backend if s.backend != "auto" else default_backend(model_path)
     check_board_soc(target, backend)
@@ -335,10 +335,8 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
                     fps = len(frames) / max(time.perf_counter() - t_start, 1e-9)
                     picture = annotate(frame, det, labels, skeleton, fps if video else None)
                 if s.save_images:
-                    target = out_dir / f"{name}.jpg"
-                    tmp = target.with_name(f".{target.name}.tmp.jpg")
-                    cv2.imwrite(str(tmp), picture)
-                    os.replace(tmp, target)
+                    with atomic_path(out_dir / f"{name}.jpg") as tmp:
+                        cv2.imwrite(str(tmp), picture)
                 if video:
                     video.write(picture)
         wall = time.perf_counter() - t_start

@@ -18,6 +18,7 @@ import numpy as np
 
 from .atomic import write_json
 from .compare import describe, match_runs
+from .postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .preprocess import letterbox, load_image
 from .records import read_bundle_config
 
@@ -55,7 +56,7 @@ def run_selftest(bundle, decode, log=print) -> dict:
                                 "write one); copy the whole bundle folder")
     ref = json.loads((d / "detections.json").read_text())
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
-    conf, iou = cfg.get("conf", 0.25), cfg.get("iou", 0.45)
+    conf, iou = cfg.get("conf", DEFAULT_CONF), cfg.get("iou", DEFAULT_IOU)
     frames = []
     with np.load(d / "outputs.npz") as data:
         for fr in ref["frames"]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .postprocess import Detections, batched_nms
+from .postprocess import DEFAULT_IOU, Detections, batched_nms
 
 
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
@@ -63,7 +63,7 @@ def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / area[:, None]
 
 
-def merge_tiles(per_tile: list[tuple[tuple[int, int, int, int], Detections]], frame_hw, iou: float = 0.45,
+def merge_tiles(per_tile: list[tuple[tuple[int, int, int, int], Detections]], frame_hw, iou: float = DEFAULT_IOU,
                 edge_margin: float = 2.0, cover: float = 0.6) -> Detections:
     """Merge detections of tiles (boxes in tile pixels) into one frame-level :class:`Detections`."""
     boxes, scores, classes, levels, cut = [], [], [], [], []

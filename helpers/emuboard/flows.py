@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..board.postprocess import DEFAULT_CONF
 from . import EmulatedBoard, tolerance
 
 
@@ -49,7 +50,7 @@ def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, 
                     "--no-images")
     got = json.loads((out_dir / "board" / "detections.json").read_text())
     score_tol, px_tol, margin = tolerance(board.stack)
-    m = match_runs(pc, got, cfg.get("conf", 0.25), score_tol, px_tol, margin)
+    m = match_runs(pc, got, cfg.get("conf", DEFAULT_CONF), score_tol, px_tol, margin)
     stack = {k: board.stack.get(k) for k in ("python", "numpy", "cv2", "onnxruntime", "ncnn", "opencv_hal")}
     timed = {f"emulated_{k}": res[k] for k in ("timings", "frames_per_second")}  # never a board's figure
     # how much slower emulation is than this PC, same runner, same backend, same frames (inference medians)

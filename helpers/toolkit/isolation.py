@@ -27,6 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from ..board.atomic import atomic_write_bytes
 from .logs import ToolkitError, error_tail
 
 POLL_SECONDS = 0.2
@@ -122,10 +123,7 @@ def _request_main(request: str) -> int:
 
     class _Conn:
         def send(self, msg):
-            tmp = req["result"] + ".tmp"
-            with open(tmp, "wb") as out:
-                pickle.dump(msg, out)
-            os.replace(tmp, req["result"])
+            atomic_write_bytes(req["result"], pickle.dumps(msg))
 
     _child_main(req["job"], req["kwargs"], req["workdir"], req["log_file"], _Conn())
     return 0

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+from ..board.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO / "toolkits"
@@ -157,10 +158,8 @@ def ensure(version: str, quiet: bool = False) -> dict:
         if got != version:
             raise RuntimeError(f"{d} runs rknn-toolkit2 {got}, not {version} (see {log_path})")
         freeze = subprocess.run([str(c) for c in pip + ["freeze", "--all"]], capture_output=True, text=True).stdout
-    tmp = d / (STAMP + ".tmp")
-    tmp.write_text(json.dumps({"digest": s["digest"], "version": got, "layered": s["layered"],
-                               "pip_check": "clean", "freeze": freeze.splitlines()}, indent=1))
-    os.replace(tmp, d / STAMP)
+    atomic_write_text(d / STAMP, json.dumps({"digest": s["digest"], "version": got, "layered": s["layered"],
+                                             "pip_check": "clean", "freeze": freeze.splitlines()}, indent=1))
     return status(version)
 
 

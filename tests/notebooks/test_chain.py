@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import artifacts, deploy, device, emuboard, expect, findings, selection, workbook
+from helpers import artifacts, deploy, device, emuboard, selection, stages, workbook
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
@@ -151,7 +151,7 @@ def _concluded(m: dict, stage: str, ids: list) -> dict:
     """The stage's conclusions: these ids, each re-derived from the recorded metrics (text and value); every
     expectation that later notebooks depend on held. Returns the conclusions by id."""
     assert [c["id"] for c in m["conclusions"]] == ids
-    assert json.loads(json.dumps(findings.stage_conclusions(stage, m))) == m["conclusions"]
+    assert json.loads(json.dumps(stages.DEFINITIONS[stage].conclusions(m))) == m["conclusions"]
     assert m["expectations"] and all(c["ok"] for c in m["expectations"] if c["stop"]), m["expectations"]
     return {c["id"]: c for c in m["conclusions"]}
 
@@ -277,7 +277,7 @@ def test_06_analyze(run_dir):
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
                    "silu_hypotheses", "silu_by_toolkit"]
     c = {x["id"]: x for x in m["conclusions"]}
-    assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]  # re-derived
+    assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]  # re-derived
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
     assert check["id"] == "int8_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
@@ -396,7 +396,7 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     assert m["conclusions"][-1]["value"]["other_toolkit"] == {k: r["other_toolkit"]["disable_rules"] for k, r in rows.items()}
     found = m["conclusions"][-1]
     assert found["id"] == "model_family" and "different epochs" not in found["text"]
-    assert json.loads(json.dumps(findings.stage_conclusions("06_analyze", m))) == m["conclusions"]
+    assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]
     assert found["value"]["int8_loss"] == {k: round(r["float mAP50"] - r["INT8 mAP50"], 4) for k, r in rows.items()}
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
 
@@ -405,8 +405,8 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
 POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
               "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6,
               "ARM_FP16_IMAGES": 3}
-POSE_FP16_MARGIN = expect.POSE_FP16_MARGIN  # ncnn fp16 pose mAP50-95 may trail fp32 by at most this
-POSE_INT8_MARGIN = expect.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
+POSE_FP16_MARGIN = stages.s08_pose.POSE_KEEPS  # ncnn fp16 pose mAP50-95 may trail fp32 by at most this
+POSE_INT8_MARGIN = stages.s08_pose.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
 
 
 def test_08_pose(run_dir):
@@ -527,7 +527,7 @@ def test_09_compare_paths(run_dir):
     # the workbook's row is 05's model: the same figures on the same images
     (check,) = m["expectations"]
     assert check["id"] == "workbook_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
-    assert json.loads(json.dumps(findings.stage_conclusions("09_compare", m))) == m["conclusions"]  # re-derived
+    assert json.loads(json.dumps(stages.DEFINITIONS["09_compare"].conclusions(m))) == m["conclusions"]  # re-derived
     c = {x["id"]: x for x in m["conclusions"]}
     assert list(c) == ["peers_vs_workbook", "int8_cost_by_path", "score_sum_fidelity", "ultralytics_export"]
     fid = c["score_sum_fidelity"]["value"]

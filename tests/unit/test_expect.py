@@ -1,10 +1,11 @@
-"""helpers.expect: each check reads only the record, says what to try when it fails, and only stop-checks raise."""
+"""The stages' checks: each check reads only the record, says what to try when it fails, and only stop-checks raise."""
 
 import copy
 
 import pytest
 
-from helpers import expect
+from helpers import stages
+from helpers.stages import common
 
 
 def _pose_record():
@@ -22,7 +23,7 @@ def _by_id(checks):
 
 
 def test_pose_checks_pass_on_a_good_record():
-    checks = expect.stage_checks("08_pose", _pose_record())
+    checks = stages.DEFINITIONS["08_pose"].checks(_pose_record())
     assert all(c["ok"] and c["fix"] == "" for c in checks)
     assert {c["id"] for c in checks if c["stop"]} == {"pose_parity", "ncnn_matches_onnx", "bundle_equals_notebook"}
 
@@ -38,26 +39,26 @@ def test_pose_checks_pass_on_a_good_record():
 def test_each_pose_check_fails_alone_and_says_what_to_try(spoil, failing, stops):
     m = copy.deepcopy(_pose_record())
     spoil(m)
-    checks = _by_id(expect.stage_checks("08_pose", m))
+    checks = _by_id(stages.DEFINITIONS["08_pose"].checks(m))
     assert [k for k, c in checks.items() if not c["ok"]] == [failing]
     assert checks[failing]["fix"] and checks[failing]["stop"] is stops
     if stops:
-        with pytest.raises(expect.ExpectationFailed, match=failing):
-            expect.report(list(checks.values()))
+        with pytest.raises(common.ExpectationFailed, match=failing):
+            common.report_checks(list(checks.values()))
     else:
-        expect.report(list(checks.values()))  # a warning is shown, not raised
+        common.report_checks(list(checks.values()))  # a warning is shown, not raised
 
 
 def test_bundle_check_names_the_backend_that_differs():
     m = _pose_record()
     m["deployed"]["ncnn"]["equals_notebook"] = False
-    assert "except with ncnn" in _by_id(expect.stage_checks("08_pose", m))["bundle_equals_notebook"]["what"]
+    assert "except with ncnn" in _by_id(stages.DEFINITIONS["08_pose"].checks(m))["bundle_equals_notebook"]["what"]
 
 
 def test_every_stage_with_checks_is_known():
     from helpers.artifacts import STAGES
 
-    assert set(expect.CHECKS) == set(STAGES)  # every notebook checks its key expectation
+    assert set(stages.DEFINITIONS) == set(STAGES)  # every notebook checks its key expectation
 
 
 def _analyze_record(int8_map50=0.8841, float_detections=1765):
@@ -72,14 +73,14 @@ def _analyze_record(int8_map50=0.8841, float_detections=1765):
 
 
 def test_06_reproduces_05_on_the_same_images():
-    (ok,) = expect.stage_checks("06_analyze", _analyze_record())
+    (ok,) = stages.DEFINITIONS["06_analyze"].checks(_analyze_record())
     assert ok["ok"] and "05 recorded 0.8841" in ok["what"]
-    (bad,) = expect.stage_checks("06_analyze", _analyze_record(int8_map50=0.87))
+    (bad,) = stages.DEFINITIONS["06_analyze"].checks(_analyze_record(int8_map50=0.87))
     assert not bad["ok"] and bad["stop"] and "re-run 05" in bad["fix"]
-    with pytest.raises(expect.ExpectationFailed, match="int8_reproduces_05"):
-        expect.report([bad])
+    with pytest.raises(common.ExpectationFailed, match="int8_reproduces_05"):
+        common.report_checks([bad])
 
 
 def test_06_does_not_compare_other_images():
-    (c,) = expect.stage_checks("06_analyze", _analyze_record(int8_map50=0.5, float_detections=900))
+    (c,) = stages.DEFINITIONS["06_analyze"].checks(_analyze_record(int8_map50=0.5, float_detections=900))
     assert c["ok"] and "not compared" in c["what"]

@@ -118,7 +118,8 @@ def test_choice_is_cost_aware_a_slow_win_within_the_resolution_does_not_ship():
 
 
 def test_honest_report_ships_the_cheapest_configuration_it_cannot_tell_from_the_best(monkeypatch):
-    from helpers import findings, selection
+    from helpers import selection
+    from helpers.stages import s05_quantize as findings
 
     monkeypatch.setattr(selection, "detections", lambda outputs, es: outputs)  # outputs given as detections here
     es = _es([([[10, 10, 50, 50]], [0])] * 40)

@@ -1,7 +1,8 @@
 """06's model-family comparison (COMPARE_RUN): which runs it accepts, the depthwise count, its finding."""
 import pytest
 
-from helpers import artifacts, comparisons, findings
+from helpers import artifacts, comparisons
+from helpers.stages import s06_analyze as findings
 
 
 def _run(tmp_path, name, model="yolov8n", data="data.yaml", imgsz=320, names=("a", "b"), relu=True):

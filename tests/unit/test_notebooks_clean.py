@@ -61,11 +61,12 @@ def test_long_notebooks_open_with_their_contents(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_notebook_ends_with_computed_conclusions(path):
-    """The last code cell records conclusions computed by helpers.findings (06, 08: their own finders)."""
+    """The last code cell is one call: the stage's conclusions, checks and headline (helpers.stages.close)."""
     if path.name.startswith("00_"):
         pytest.skip("00 is the map, not a stage: it records nothing")
     code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    assert "findings." in code[-1] and "conclusions" in code[-1], path.name
+    stage = next(s for s, nb in __import__("helpers.artifacts", fromlist=["STAGES"]).STAGES.items() if nb == path.name)
+    assert f'stages.close(RUN_DIR, "{stage}", record)' in code[-1], path.name
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("00_")], ids=lambda p: p.name)

@@ -41,7 +41,7 @@ def test_the_report_reads_like_a_report(tmp_path):
     assert "ReLU trails SiLU by 0.0123 mAP50-95 in float." in page and "INT8 keeps accuracy." in page
     assert "src='../01_train/training_curves.png'" in page
     assert "2 of 9 stages recorded, 35.0 min of notebooks" in page
-    assert report.problems(report._stage_metrics(run))[0]["id"] == "int8_margin"
+    assert report.problems(artifacts.recorded(run))[0]["id"] == "int8_margin"
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is not installed (scripts/setup.sh installs it)")

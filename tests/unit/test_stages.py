@@ -5,7 +5,8 @@ from helpers import artifacts, stages
 
 
 def test_every_stage_has_inputs_and_a_headline():
-    assert set(stages.INPUTS) == set(artifacts.STAGES) == set(stages.HEADLINES)
+    assert set(stages.INPUTS) == set(artifacts.STAGES) == set(stages.DEFINITIONS)
+    assert all(d.name == k for k, d in stages.DEFINITIONS.items())
     order = list(artifacts.STAGES)
     for stage, needs in stages.INPUTS.items():
         assert all(order.index(src) < order.index(stage) for src, _ in needs.values()), stage
@@ -25,11 +26,15 @@ def test_open_and_close(tmp_path, tiny_dataset):
     s = stages.open_stage(tmp_path, "03_export")
     assert s.imgsz == 96 and s.parity_ok is True and s.info.names == tiny_dataset.names
     assert s.dir == tmp_path / "03_export" and s.dir.is_dir()
-    rec = stages.close_stage(tmp_path, "03_export", show=False, onnx={"relu_npu9": "a.onnx"}, patched_max_abs_diff=1e-6,
-                             min_cosine=0.99999999, flagged_in_patched={})
+    rec = stages.close(tmp_path, "03_export", dict(onnx={"relu_npu9": "a.onnx"}, patched_max_abs_diff=1e-6,
+                                                   models={"relu_stock": {"flagged_ops": {"Softmax": 1}}},
+                                                   min_cosine=0.99999999, flagged_in_patched={}), show=False)
     assert rec["headline"] == {"onnx_files": 1, "patched_max_abs_diff": "1.00e-06", "min_cosine": 0.99999999,
                                "flagged_ops_in_patched": "none"}
     assert artifacts.read_metrics(tmp_path, "03_export")["headline"] == rec["headline"]
+    # one call made the conclusions and the checks too, from the same record
+    assert [c["id"] for c in rec["conclusions"]] == ["onnx_parity", "npu_ops"] and rec["conclusions"][1]["value"] == ["Softmax"]
+    assert [c["id"] for c in rec["expectations"]] == ["onnx_parity", "patched_ops"] and all(c["ok"] for c in rec["expectations"])
 
 
 def test_06_needs_a_relu_model():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import findings, metrics, peers
+from helpers import metrics, peers
+from helpers.stages import s09_compare as findings
 from helpers.board.postprocess import Detections
 from helpers.toolkit import config, versions
 

@@ -1,0 +1,92 @@
+"""Stage 07_deploy · Deploy (07_deploy_board.ipynb): what it needs, what it concludes, what it checks, its headline.
+
+Every finding is ``{"id", "value", "text"}`` (plus ``holds`` where the sentence flips): the chain
+test re-derives each ``value`` from the recorded metrics, so a sentence can never drift from them.
+"""
+
+from __future__ import annotations
+
+from .common import Stage, check
+
+
+def tiling(t: dict) -> dict:
+    """07's tiling table (whole frame, tiles, cascade) in words."""
+    w, ti = t["whole frame"], t["tiles"]
+    return {"id": "tiling", "value": {"whole": w["recall"], "tiles": ti["recall"]}, "text":
+            f"On the large frame, the whole frame letterboxed to the model size finds {w['found']} of {w['objects']} "
+            f"small objects (recall {w['recall']}); tiles find {ti['found']} (recall {ti['recall']}) at "
+            f"{ti['end_to_end_ms'] / w['end_to_end_ms']:.1f}× the time per frame "
+            f"({ti['end_to_end_ms']:.0f} vs {w['end_to_end_ms']:.0f} ms)" + (
+                f"; the cascade finds {t['cascade']['found']}." if "cascade" in t else ".")}
+
+
+def emulated_board(b: dict) -> dict:
+    """07's board section run on the emulated board: what it proved, and what a real board adds."""
+    st, c = b["stack"], b["comparison"]
+    hal = st.get("opencv_hal", "") or ""
+    hals = hal[hal.find("(") + 1:hal.rfind(")")] if "(" in hal else hal  # "YES (carotene (ver ..) KleidiCV (..))"
+    why = (" Its OpenCV resizes through custom HALs (" + hals + "), so its letterbox "
+           "differs from the PC's by up to one grey level, and scores and boxes move that little."
+           if hal.upper().startswith("YES") else " Its OpenCV letterboxes exactly as the PC's; only float rounding differs.")
+    return {"id": "emulated_board", "value": {"board": b["board"], "equals_pc": b["equals_pc"],
+                                              "max_score_diff": c["max_score_diff"], "max_box_diff": c["max_box_diff"]},
+            "holds": b["equals_pc"], "text":
+            f"Over SSH, the emulated {b['soc']} ({b['board']}: Python {st['python']}, numpy {st['numpy']}, OpenCV "
+            f"{st['cv2']}) took the bundle, ran it on {b['frames']} frames with the {b['backend']} backend and gave "
+            f"{'the PC' + chr(39) + 's detections' if b['equals_pc'] else 'other detections than the PC'}: "
+            f"largest score difference {c['max_score_diff']:.2g}, box {c['max_box_diff']:.2g} px (tolerance "
+            f"{c['score_tol']} / {c['box_tol']} px)." + why + " Everything but the NPU is proven there; a real board "
+            f"still needs its librknnrt.so (the version check said: {b['npu_check'].splitlines()[-1].lstrip('- ')})."
+            f" Times under emulation are not board times: there, inference ran {b['emulation_factor']:.0f}× slower than "
+            "on this PC."}
+
+
+def deploy_conclusions(m: dict) -> list[dict]:
+    fps = m["frames_per_second"]
+    one, many = fps["1"], fps[str(max(int(k) for k in fps))]
+    n = max(int(k) for k in fps)
+    out = [{"id": "runner_equals_notebook", "value": m["runner_equals_notebook"], "holds": m["runner_equals_notebook"],
+            "text": ("The bundle's runner, a separate program with no torch, gives exactly the notebook's detections."
+                     if m["runner_equals_notebook"] else "The bundle's runner disagrees with the notebook: see the "
+                     "comparison above before copying it to a board.")},
+           {"id": "contexts", "value": round(many / one, 2), "text":
+            f"{n} runtime contexts in the ordered pool run {many} frames/s against {one} with one "
+            f"({many / one:.2f}×) on this {m['cores']}-core PC's simulator; on an RK3588 each context gets its own NPU "
+            "core, and the board figure is the one to trust."},
+           tiling(m["tiling"])]
+    if m.get("board", {}).get("emulated"):
+        out.append(emulated_board(m["board"]))
+    return out
+
+
+def checks(m: dict) -> list[dict]:
+    """The stage's key expectations, read from its record."""
+    return [check("runner_equals_notebook", m["runner_equals_notebook"], "the bundle's runner gives the notebook's "
+                   "detections" if m["runner_equals_notebook"] else "the bundle's runner differs from the notebook",
+                   "compare config.json (conf, iou, score_sum) with the notebook's settings; rebuild the bundle"),
+            check("pool_equals_single", m["pool_equals_single"], "the ordered pool returns the single context's "
+                   "results in order", "the pool reordered or lost frames: report it with the frames' names")
+            ] + _board(m.get("board", {}))
+
+
+def _board(b: dict) -> list:
+    if not b.get("emulated"):
+        return []
+    return [check("emulated_board_equals_pc", b["equals_pc"],
+                   f"on the emulated board ({b['board']}): {b['comparison_text']}",
+                   "the board's numpy/OpenCV changed the result: run `python3 run.py --selftest` there, and compare "
+                   "its versions with the bundle README's tested ones")]
+
+
+def headline(m: dict) -> dict:
+    """The figures of the run's summary, from the record."""
+    fps = m["frames_per_second"]
+    return {"bundle_files": len(m["files"]), "bundle_MB": round(sum(f["KB"] for f in m["files"]) / 1024, 2),
+            "runner_equals_notebook": m["runner_equals_notebook"], "pool_equals_single": m["pool_equals_single"],
+            "sim_frames_per_s_1": fps["1"], f"sim_frames_per_s_{m['cores']}": fps[str(m["cores"])],
+            "tiling_recall": {k: v["recall"] for k, v in m["tiling"].items()},
+            "board_connected": m["board"]["connected"]}
+
+
+STAGE = Stage("07_deploy", inputs={"ship": ('05_quantize', 'ship'), "calibration": ('05_quantize', 'calibration'), "model_onnx": ('05_quantize', 'onnx'), "imgsz": ('03_export', 'imgsz'), "data_yaml": ('01_train', 'data_yaml')},
+              headline=headline, conclusions=deploy_conclusions, checks=checks)
