@@ -261,9 +261,9 @@ def test_06_analyze(run_dir):
     m = artifacts.read_metrics(run_dir, "06_analyze")
     # the toolkit's accuracy_analysis called by hand gives the helper's layer table
     ah = m["analysis_by_hand"]
-    assert ah["layers"] == ah["helper_layers"] and ah["compared"] > 50, ah
-    if m["int8_config"].count("_") == 2:  # a plain algorithm + method configuration, as the by-hand cell builds
-        assert ah["max_entire_cos_diff"] < 1e-4, ah
+    assert ah["compared"] > 50, ah
+    if ah["comparable"]:  # the by-hand cell built 05's settings (algorithm, method, auto_hybrid)
+        assert ah["layers"] == ah["helper_layers"] and ah["max_entire_cos_diff"] < 1e-4, ah
     rows = {(r["variant"], r["runtime"].split()[0] + r["runtime"].split()[1]): r for r in m["map_table"]}
     assert len(m["map_table"]) == 6
     f, q = rows[("relu", "onnxruntimefloat32")], rows[("relu", "RKNNINT8")]
