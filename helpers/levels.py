@@ -30,12 +30,15 @@ def onnx_on_images(onnx: str | os.PathLike, files, imgsz: int) -> list[list[np.n
         return [m.run([to_nchw_float(letterbox(load_image(f), imgsz)[0])]) for f in files]
 
 
-def quantization_step(values: np.ndarray) -> float:
-    """The spacing of an INT8 output's values after dequantization: the scale the toolkit chose."""
+def quantization_step(values: np.ndarray) -> float | None:
+    """The spacing of an INT8 output's values after dequantization: the scale the toolkit chose.
+
+    ``None`` when the tensor holds one value only (every score on the same level: nothing to read).
+    """
     u = np.unique(np.asarray(values, dtype=np.float64).ravel())
     d = np.diff(u)
     d = d[d > 1e-9]
     if not len(d):
-        raise ValueError("the tensor holds a single value: no step to read")
+        return None
     # every gap is a whole number of steps: the smallest gaps are one step (float32 rounding aside)
     return float(np.median(d[d < d.min() * 1.5]))

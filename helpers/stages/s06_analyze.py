@@ -154,7 +154,7 @@ def model_family(rows: list[dict]) -> dict:
                  + (f"{dw['model']}'s is the lower one." if per_worse else f"not lower for {dw['model']}."))
     tk = {r["model"]: r["other_toolkit"] for r in rows if r.get("other_toolkit")}
     if tk:
-        from .toolkit.versions import pinned
+        from ..toolkit.versions import pinned
 
         def rule(rules):
             return ("needs " + ", ".join(rules) + " disabled") if rules else "builds as it is"
