@@ -85,13 +85,14 @@ def conclude(stage: str, record: dict) -> dict:
             "headline": d.headline({**record, "conclusions": found, "expectations": checks})}
 
 
-def close(run_dir: str | os.PathLike, stage: str, record: dict, show: bool = True) -> dict:
+def close(run_dir: str | os.PathLike, stage: str, record: dict, show: bool = True) -> None:
     """A notebook's closing cell: record ``record`` with its conclusions, checks and headline; show them.
 
     Everything is written before a failed ``stop`` check raises :class:`ExpectationFailed`, so nothing is lost.
+    Returns nothing (a notebook's last line would print the whole record): read it with ``artifacts.read_metrics``.
     """
     done = conclude(stage, record)
-    saved = update_metrics(run_dir, stage, **record, **done)
+    update_metrics(run_dir, stage, **record, **done)
     if show:
         try:
             from IPython.display import Markdown, display
@@ -101,4 +102,3 @@ def close(run_dir: str | os.PathLike, stage: str, record: dict, show: bool = Tru
             display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in done["headline"].items())))
             display(show_conclusions(done["conclusions"]))
         report_checks(done["expectations"])
-    return saved

@@ -565,6 +565,18 @@ def test_09_every_try_this_figure_is_recorded(run_dir):
                                                not k.startswith("2.3.2"))
 
 
+def test_09_no_cell_dumps_a_record(run_dir):
+    """A notebook shows tables, figures and sentences, never a raw record: no bare text result over 3,000 characters."""
+    import json
+
+    for path in sorted((run_dir / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for o in cell.get("outputs", []):
+                d = o.get("data", {})
+                if o.get("output_type") == "execute_result" and set(d) == {"text/plain"}:
+                    assert len("".join(d["text/plain"])) < 3000, (path.name, "".join(cell["source"])[:120])
+
+
 def test_09_every_figure_has_a_caption(run_dir):
     """Every picture in every executed notebook is followed by its computed caption ("*Figure.* ...")."""
     import json

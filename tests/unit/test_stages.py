@@ -26,9 +26,10 @@ def test_open_and_close(tmp_path, tiny_dataset):
     s = stages.open_stage(tmp_path, "03_export")
     assert s.imgsz == 96 and s.parity_ok is True and s.info.names == tiny_dataset.names
     assert s.dir == tmp_path / "03_export" and s.dir.is_dir()
-    rec = stages.close(tmp_path, "03_export", dict(onnx={"relu_npu9": "a.onnx"}, patched_max_abs_diff=1e-6,
+    assert stages.close(tmp_path, "03_export", dict(onnx={"relu_npu9": "a.onnx"}, patched_max_abs_diff=1e-6,
                                                    models={"relu_stock": {"flagged_ops": {"Softmax": 1}}},
-                                                   min_cosine=0.99999999, flagged_in_patched={}), show=False)
+                                                   min_cosine=0.99999999, flagged_in_patched={}), show=False) is None
+    rec = artifacts.read_metrics(tmp_path, "03_export")
     assert rec["headline"] == {"onnx_files": 1, "patched_max_abs_diff": "1.00e-06", "min_cosine": 0.99999999,
                                "flagged_ops_in_patched": "none"}
     assert artifacts.read_metrics(tmp_path, "03_export")["headline"] == rec["headline"]
