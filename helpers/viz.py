@@ -357,14 +357,9 @@ def pose_panels(es, panels: dict, indices, conf: float, iou: float, skeleton=())
     return pictures, titles
 
 
-def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile: int, overlap: int,
-                       names=None, save: str | os.PathLike | None = None) -> tuple:
-    """The tile grid and the merge rule on one frame: left, every tile (overlaps shaded) with each tile's own
-    boxes mapped to the frame (red: touches an interior tile edge, a possibly cut object); right, a zoom on the
-    busiest tile edge, the tiles' boxes (thin) against the merged result (green). Returns (figure, counts)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
+def tile_merge(frame, runtime, imgsz: int, conf: float, iou: float, tile: int, overlap: int) -> dict:
+    """The tile grid's detections on one frame, and what the merge keeps: the grid, each tile's boxes in frame
+    pixels with which touch an inner tile edge (``cut``), the merged detections, and the counts 07 records."""
     from .board.runner import detect
     from .board.tiling import _touches_interior_edge, merge_tiles, tile_grid
 
@@ -374,6 +369,22 @@ def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile
     merged = merge_tiles(per_tile, hw, iou)
     raw = [(t, d.boxes + np.array([t[0], t[1], t[0], t[1]], np.float32)) for t, d in per_tile if len(d)]
     cut = [(t, b, _touches_interior_edge(b, t, hw, 2.0)) for t, b in raw]
+    n_cut = int(sum(int(c.sum()) for _, _, c in cut))
+    counts = {"tiles": len(grid), "tile_boxes": int(sum(len(b) for _, b in raw)), "cut_boxes": n_cut,
+              "merged": int(len(merged))}
+    return {"grid": grid, "cut": cut, "merged": merged, "counts": counts}
+
+
+def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile: int, overlap: int,
+                       names=None, save: str | os.PathLike | None = None) -> tuple:
+    """The tile grid and the merge rule on one frame: left, every tile (overlaps shaded) with each tile's own
+    boxes mapped to the frame (red: touches an interior tile edge, a possibly cut object); right, a zoom on the
+    busiest tile edge, the tiles' boxes (thin) against the merged result (green). Returns (figure, counts)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    tm = tile_merge(frame, runtime, imgsz, conf, iou, tile, overlap)
+    hw, grid, cut, merged, counts = frame.shape[:2], tm["grid"], tm["cut"], tm["merged"], tm["counts"]
     rgb = frame[..., ::-1]
     fig, (a, z) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [16 / 9 * 1.0, 1.0]})
     for ax in (a, z):
@@ -402,8 +413,6 @@ def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile
         z.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=1))
     z.set_xlim(max(0, x - half), min(hw[1], x + half))
     z.set_ylim(min(hw[0], y + half), max(0, y - half))
-    counts = {"tiles": len(grid), "tile_boxes": int(sum(len(b) for _, b in raw)), "cut_boxes": int(len(cut_boxes)),
-              "merged": int(len(merged))}
     a.set_title(f"{counts['tiles']} tiles of {tile} px, {overlap} px overlap: {counts['tile_boxes']} boxes from the "
                 f"tiles (red: touching an inner edge)", fontsize=9)
     z.set_title(f"zoom: tiles' boxes (dashed) → {counts['merged']} merged (green)", fontsize=9)

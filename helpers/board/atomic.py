@@ -50,13 +50,11 @@ def commit(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
     complete folder or the new one.
     """
     tmp, target = Path(tmp), Path(target)
-    if target.is_dir() and not target.is_symlink() and tmp.is_dir():
+    if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
-    elif target.exists() and tmp.is_dir():
+    elif tmp.is_dir() and (target.exists() or target.is_symlink()):
         target.unlink()
-    elif target.is_dir() and not tmp.is_dir():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    os.replace(tmp, target)  # a file over a file: replaced in place
     return target
 
 

@@ -52,3 +52,14 @@ def worst_layers(rows: list[dict], n: int = 5, key: str = "single_cos", exclude_
         v = r.get(key)
         return (-1.0 if r["q_zero"] else (v if v is not None else 2.0))
     return sorted(cand, key=rank)[:n]
+
+
+def compare_tables(rows: list[dict], reference: list[dict]) -> dict:
+    """Two ``accuracy_analysis`` tables of the same model: layer counts, how many layers both give a value, and
+    the largest difference of the accumulated cosine over those (``None`` when none is comparable)."""
+    ref = {r["layer"]: r for r in reference}
+    common = [r for r in rows if r["layer"] in ref and r["entire_cos"] is not None
+              and ref[r["layer"]]["entire_cos"] is not None]
+    return {"layers": len(rows), "helper_layers": len(ref), "compared": len(common),
+            "max_entire_cos_diff": max((abs(r["entire_cos"] - ref[r["layer"]]["entire_cos"]) for r in common),
+                                       default=None)}
