@@ -89,6 +89,11 @@ def export_ncnn(module, out_dir: str | os.PathLike, imgsz: int, name: str, fp16:
             shutil.copyfile(f"{stem}.ncnn.{ext}", tmp)
         files[ext] = str(target)
     unmapped = [ln for ln in log.read_text().splitlines() if ln.startswith("ignore ")]
-    return {"param": files["param"], "bin": files["bin"], "bin_MB": round(Path(files["bin"]).stat().st_size / 2**20, 3),
-            "fp16_weights": fp16, "census_pnnx": census(f"{stem}.pnnx.param"), "census_ncnn": census(files["param"]),
-            "fused": fused_activations(files["param"]), "unmapped_params": len(unmapped), "log": str(log)}
+    res = {"param": files["param"], "bin": files["bin"], "bin_MB": round(Path(files["bin"]).stat().st_size / 2**20, 3),
+           "fp16_weights": fp16, "census_pnnx": census(f"{stem}.pnnx.param"), "census_ncnn": census(files["param"]),
+           "fused": fused_activations(files["param"]), "unmapped_params": len(unmapped), "log": str(log)}
+    # the weights' copies (traced module, pnnx's graph, ncnn's bin, copied out above) are scratch once it worked;
+    # the log, the two graphs as text and pnnx's Python stay for reading
+    for f in (traced, Path(f"{stem}.pnnx.bin"), Path(f"{stem}.pnnx.onnx"), Path(f"{stem}.ncnn.bin")):
+        f.unlink(missing_ok=True)
+    return res

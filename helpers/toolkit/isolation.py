@@ -6,6 +6,11 @@ and the toolkit calls ``exit()`` on some errors; it also drops ``check*.onnx`` f
 notebook kernel) with its own work folder as the cwd and its stdout/stderr (C++ side included)
 in a log file; whatever happens comes back as a result or a :class:`ToolkitError`.
 
+Those ``check*.onnx`` files are the graph after each of the toolkit's passes, a full-size copy of
+the model each (12 MB at 640 px for a YOLOv8n): worth reading when a step fails, dead weight when
+it succeeds. They stay in the work folder of a job that failed and are removed after one that
+succeeded (:func:`drop_scratch`); a chain run held 1.5 GB of them before.
+
 A job for another rknn-toolkit2 release (``python=`` the interpreter of its environment,
 :mod:`.versions`) runs the same way in that interpreter, started as ``python -m
 helpers.toolkit.isolation REQUEST``: the job and its arguments go in a pickle file, its result
@@ -19,6 +24,7 @@ import importlib
 import multiprocessing as mp
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +37,19 @@ from ..board.atomic import atomic_write_bytes
 from .logs import ToolkitError, error_tail
 
 POLL_SECONDS = 0.2
+#: what a toolkit job leaves in its work folder that nothing reads once the job succeeded: the graph
+#: after each pass (``check0_base_optimize.onnx``, ``check3_fuse_ops.onnx``, ...), never a user's ``checkpoint.onnx``
+SCRATCH = re.compile(r"check\d+_[a-z_]+\.onnx")
+
+
+def drop_scratch(workdir) -> int:
+    """Remove the toolkit's per-pass graph copies from ``workdir``; the bytes freed."""
+    freed = 0
+    for f in Path(workdir).glob("check*.onnx"):
+        if SCRATCH.fullmatch(f.name) and f.is_file():
+            freed += f.stat().st_size
+            f.unlink(missing_ok=True)
+    return freed
 
 
 def child_setup(workdir: str, log_file: str) -> None:
@@ -146,7 +165,7 @@ def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | N
     log_file.write_text("")
     if python:
         msg, code = _run_other_python(python, job, kwargs, workdir.resolve(), log_file.resolve(), timeout, name)
-        return _answer(msg, code, name, log_file)
+        return _answer(msg, code, name, log_file, workdir)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_main, args=(job, kwargs, str(workdir), str(log_file), child), daemon=True)
@@ -160,10 +179,11 @@ def run_isolated(job: Callable | str, workdir, log_file=None, timeout: float | N
             proc.kill()
             proc.join(5)
         parent.close()
-    return _answer(msg, proc.exitcode, name, log_file)
+    return _answer(msg, proc.exitcode, name, log_file, workdir)
 
 
-def _answer(msg, code, name: str, log_file: Path):
+def _answer(msg, code, name: str, log_file: Path, workdir: Path):
+    """The job's result; a :class:`ToolkitError` (work folder kept as it was) when it failed."""
     if msg is None:
         how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 and -code in
                signal.valid_signals() else f"exited with code {code}")
@@ -172,6 +192,7 @@ def _answer(msg, code, name: str, log_file: Path):
     status, payload = msg
     if status == "error":
         raise ToolkitError(payload["step"], payload["message"], error_tail(log_file), str(log_file))
+    drop_scratch(workdir)
     return payload
 
 

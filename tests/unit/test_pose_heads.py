@@ -110,6 +110,9 @@ def test_ncnn_export_fuses_relu_and_runs_like_torch(pose_checkpoint, tmp_path):
     r = ncnn_export.export_ncnn(model, tmp_path, IMGSZ, "relu_pose")
     assert r["census_pnnx"]["nn.ReLU"] == 63 and r["census_pnnx"]["nn.Conv2d"] == 72 and r["unmapped_params"] == 0
     assert "ReLU" not in r["census_ncnn"] and r["fused"] == {"ReLU": 63}
+    work = tmp_path / "relu_pose.pnnx_work"  # the log and the graphs as text stay, the weights' copies go
+    assert sorted(f.name for f in work.iterdir()) == ["pnnx.log", "relu_pose.ncnn.param", "relu_pose.pnnx.param",
+                                                      "relu_pose_ncnn.py", "relu_pose_pnnx.py"]
     x = np.random.default_rng(0).uniform(0, 1, (1, 3, IMGSZ, IMGSZ)).astype(np.float32)
     with torch.no_grad():
         ref = [o.numpy() for o in model(torch.from_numpy(x))]

@@ -18,12 +18,34 @@ def _exit_job(log_file):
     raise SystemExit(3)
 
 
+def _scratch_job(log_file, fail):
+    """What the toolkit does in its cwd: a graph copy per pass, beside files of the caller's."""
+    for name in ("check0_base_optimize.onnx", "check3_fuse_ops.onnx"):
+        with open(name, "wb") as f:
+            f.write(b"x" * 1000)
+    if fail:
+        raise RuntimeError("the step failed")
+    return "built"
+
+
 def test_child_abort_and_exit_do_not_kill_the_caller(tmp_path):
     with pytest.raises(ToolkitError, match="killed by SIGABRT.*kernel is unaffected") as e:
         isolation.run_isolated(f"{__name__}:_abort_job", tmp_path, tmp_path / "abort.log")
     assert "about to abort" in "\n".join(e.value.log_lines)
     with pytest.raises(ToolkitError, match="SystemExit: 3"):
         isolation.run_isolated(f"{__name__}:_exit_job", tmp_path, tmp_path / "exit.log")
+
+
+def test_pass_graphs_are_dropped_after_success_and_kept_after_failure(tmp_path):
+    ok, bad = tmp_path / "ok", tmp_path / "bad"
+    ok.mkdir()
+    (ok / "checkpoint.onnx").write_bytes(b"a user's model")  # not the toolkit's: never touched
+    assert isolation.run_isolated(f"{__name__}:_scratch_job", ok, fail=False) == "built"
+    assert sorted(f.name for f in ok.glob("*.onnx")) == ["checkpoint.onnx"]
+    with pytest.raises(ToolkitError, match="the step failed"):
+        isolation.run_isolated(f"{__name__}:_scratch_job", bad, fail=True)
+    assert sorted(f.name for f in bad.glob("*.onnx")) == ["check0_base_optimize.onnx", "check3_fuse_ops.onnx"]
+    assert isolation.drop_scratch(bad) == 2000 and not list(bad.glob("*.onnx"))
 
 
 def test_toolkit_cell_runs_in_a_child_and_survives_exit(tmp_path):

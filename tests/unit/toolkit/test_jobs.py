@@ -27,8 +27,10 @@ def test_fp16_and_int8_simulation_match_onnxruntime(onnx9, calib, inputs, tmp_pa
     agree = metrics.output_agreement(ref, int8["outputs"], names)
     assert min(a["cosine"] for a in agree if a["output"].startswith("box")) > 0.9
     assert int8["log"]["lines"] > 0 and int8["log"]["errors"] == []
-    # the work folder got the toolkit's check*.onnx droppings, the cwd did not
+    # the toolkit's check*.onnx droppings went to the work folder, never the cwd, and left it with the job's success
     assert not list(Path.cwd().glob("check*.onnx"))
+    work = Path(onnx9).parent / "work" / config.BuildConfig(quantize=True).name
+    assert (work / "toolkit.log").is_file() and not list(work.glob("check*.onnx"))
 
 
 def test_corrupt_and_missing_models_are_clear_errors(onnx9, tmp_path):
