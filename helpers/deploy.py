@@ -117,6 +117,13 @@ run.py refuses a board whose device tree names another SoC):
                                                         # rknpu2/runtime/Linux/librknn_api/aarch64/librknnrt.so there
   python3 run.py images/ --backend rknnlite --cores {soc.npu_cores} --out out/
   {video_line}
+
+A camera or a network stream (the newest frame is processed, stale ones are dropped and counted; the
+last line says whether the source or the pipeline limits the frame rate; Ctrl-C ends it cleanly):
+  python3 run.py /dev/video0 --backend rknnlite --cores {soc.npu_cores} --camera-size 1280x720 --camera-fps 30 \\
+      --camera-fourcc MJPG --seconds 60 --no-images --video out/camera.mp4     # prints what the camera granted
+  python3 run.py rtsp://user:password@camera-address/stream1 --backend rknnlite --cores {soc.npu_cores} \\
+      --reconnect 3 --no-images --out out/
 {ncnn_line}
 Fix the clocks before measuring (as root), so figures are comparable between runs:
   echo performance > /sys/class/devfreq/fdab0000.npu/governor

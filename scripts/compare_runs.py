@@ -22,9 +22,10 @@ VOLATILE_KEYS = {"weights", "onnx", "rknn", "report", "log", "txt", "bundle", "u
                  "data_yaml", "stdout", "image", "reused", "torch_threads", "fingerprint", "files", "settings",
                  "log_file", "toolkit_errors", "path", "file", "timings", "frames_per_second", "frames/s",
                  "end_to_end_ms", "device", "config", "dump_bytes", "model", "bin", "param", "source_yaml",
-                 "ms_per_image", "silu_over_relu", "emulation_factor", "note"}
+                 "ms_per_image", "silu_over_relu", "emulation_factor", "note", "t", "read_ms_median"}
 #: ... and endings
-VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "_ms_per_frame", "seconds_per_epoch", "frames_per_s_1", "_path")
+VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "_ms_per_frame", "seconds_per_epoch", "frames_per_s_1", "_path",
+                    "_fps")
 
 
 def volatile(key: str) -> bool:

@@ -35,15 +35,15 @@ fi
 # OpenCV needs two system libraries that bare Debian/Ubuntu images lack; the device tests (and
 # notebook 07) use an OpenSSH server on 127.0.0.1 and the adb tools; the emulated board (helpers.emuboard)
 # is built with debootstrap and entered with proot and user-mode qemu; chromium renders the run's HTML report
-# headless in its test.
+# headless in its test; ffmpeg serves a video as a live stream on 127.0.0.1 for the runner's stream tests.
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=""
-  for pkg in libgl1 libglib2.0-0 openssh-server openssh-client adb debootstrap proot qemu-user-static chromium; do
+  for pkg in libgl1 libglib2.0-0 openssh-server openssh-client adb debootstrap proot qemu-user-static chromium ffmpeg; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
-      echo "setup: installing$missing (OpenCV libraries, SSH and adb for the device tests, the emulated board's tools, a browser for the report's test)"
+      echo "setup: installing$missing (OpenCV libraries, SSH and adb for the device tests, the emulated board's tools, a browser for the report's test, ffmpeg for the stream tests)"
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     else
       echo "setup: missing$missing; install them with: sudo apt-get install$missing" >&2

@@ -14,6 +14,8 @@ module             its one job
 ``pool``           N runtime contexts (one per NPU core), results in input order
 ``tiling``         large frames in overlapping tiles, merged across tile edges
 ``runner``         the bundle's command-line program (``run.py``)
+``sources``        images, folders, videos, V4L2 cameras and streams, read on their own thread;
+                   newest frame or every frame; who limits the frame rate
 ``records``        the readers of the ``.rknn.json`` build record and the bundle's config.json;
                    the model files' recorded sizes and SHA-256
 ``pose``           the pose decoder (rknn and ncnn layouts)

@@ -55,7 +55,9 @@ class OrderedPool:
         sent = done = 0
         exhausted = False
         while True:
-            while not exhausted and sent - done < self.max_pending:
+            # top up the queue, but never block on the input while the next result is ready: a live source's
+            # next frame may be a frame-interval away, and the result waiting would age by as much
+            while not exhausted and sent - done < self.max_pending and (done == sent or done not in self.results):
                 try:
                     item = next(it)
                 except StopIteration:

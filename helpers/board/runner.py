@@ -1,4 +1,5 @@
-"""The deploy bundle's runner: images, a folder or a video in; annotated pictures, an MP4 and JSON out.
+"""The deploy bundle's runner: images, a folder, a video, a camera or a stream in; annotated pictures, an MP4
+and JSON out.
 
 Board side: numpy and OpenCV only, plus the runtime of the chosen backend. In a bundle this
 module is ``rkdeploy/runner.py`` and ``run.py`` calls :func:`main`::
@@ -6,12 +7,18 @@ module is ``rkdeploy/runner.py`` and ``run.py`` calls :func:`main`::
     python3 run.py images/ --backend rknnlite --cores 3 --out out/
     python3 run.py street.mp4 --tile 320 --overlap 64 --cascade --video out/annotated.mp4
     python3 run.py people.mp4 --backend ncnn --video out/pose.mp4     # a pose bundle on ncnn
+    python3 run.py rtsp://cam.local/stream1 --cores 3 --seconds 60 --no-images --video out/cam.mp4
+    python3 run.py /dev/video0 --camera-size 1280x720 --camera-fps 30 --cores 3
 
 Detection and pose bundles alike (``config.json`` says which, ``"task"``): a pose model's keypoints
 go into the JSON and its skeletons onto the pictures.
 
 Per frame it measures preprocess (letterbox + layout), inference, postprocess (decode + NMS +
-undo letterbox) and end to end, and prints a summary table.
+undo letterbox) and end to end, and prints a summary table. Frames are read on their own thread
+(:mod:`.sources`): a live source (camera, stream) gives the newest frame and drops the stale ones,
+a file every frame in order; the run ends with one sentence that says whether the source or the
+pipeline limits the frame rate, and the figures behind it go into the JSON. Ctrl-C, ``--max-frames``,
+``--seconds``, the end of the source or a stall end a run alike: the MP4 finalised, the JSON written.
 """
 
 from __future__ import annotations
@@ -36,11 +43,10 @@ from .postprocess import DEFAULT_CONF, DEFAULT_IOU, Detections, batched_nms, pos
 from .preprocess import letterbox
 from .records import read_bundle_config, verify_model_file
 from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
+from .sources import DEFAULT_STALL_S, IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, iter_files, parse_size, rate_verdict
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov"}
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms")
 #: where a Rockchip board names its SoC (RKDEPLOY_COMPATIBLE overrides it, for tests)
 COMPATIBLE = "/proc/device-tree/compatible"
@@ -149,45 +155,8 @@ def detect_cascade(runtime, frame, imgsz, conf, iou, tile, overlap, split_px: fl
 
 
 def iter_frames(source: str | os.PathLike, max_frames: int | None = None, skipped: list | None = None):
-    """(name, BGR frame) from an image file, a folder of images, or a video file.
-
-    An image that does not decode raises, or, with a ``skipped`` list, is appended to it (name, why) and passed over.
-    """
-    p = Path(source)
-    if not p.exists():
-        raise FileNotFoundError(f"no image, folder or video at {p}")
-    n = 0
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"{p} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    elif p.suffix.lower() in VIDEO_SUFFIXES:
-        cap = cv2.VideoCapture(str(p))
-        if not cap.isOpened():
-            raise ValueError(f"OpenCV cannot open the video {p}")
-        try:
-            while max_frames is None or n < max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield f"{p.stem}_{n:06d}", frame
-                n += 1
-        finally:
-            cap.release()
-        return
-    else:
-        files = [p]
-    for f in files:
-        if max_frames is not None and n >= max_frames:
-            return
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            if skipped is None:
-                raise ValueError(f"{f} is not a readable image")
-            skipped.append({"file": f.name, "why": "not a readable image (corrupt, empty or not an image)"})
-            continue
-        yield f.stem, img
-        n += 1
+    """(name, BGR frame) from an image file, a folder of images, or a video file, in order (:func:`.sources.iter_files`)."""
+    return iter_files(source, max_frames, skipped)
 
 
 def summarize_timings(per_frame: list[dict]) -> dict:
@@ -216,6 +185,14 @@ class RunSettings:
     max_frames: int | None = None
     save_images: bool = True
     video: str | None = None           # write the annotated frames as this MP4, with the measured frames/s
+    frames: str = "auto"               # newest (drop stale frames) or every frame; auto: newest for live sources
+    seconds: float | None = None       # stop after this long
+    stall_timeout: float = DEFAULT_STALL_S  # a live source silent this long ends the run
+    reconnect: int = 0                 # reopen a live source that dropped out, this many times
+    camera_fps: float | None = None    # ask a V4L2 camera for this rate ...
+    camera_size: str | None = None     # ... this size, "1280x720" ...
+    camera_fourcc: str | None = None   # ... and this pixel format, "MJPG"
+    progress_s: float = 5.0            # a live run prints its rates this often (0: never)
 
 
 def _open_contexts(model_path, s: RunSettings, npu_cores: int) -> tuple[list, dict]:
@@ -239,7 +216,7 @@ def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: 
     split = s.cascade_split if s.cascade_split is not None else 0.5 * tile  # objects too big for one tile
 
     def work(rt, item):
-        name, frame = item
+        frame = item.image
         t = {}
         t0 = time.perf_counter()
         if s.cascade:
@@ -250,7 +227,7 @@ def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: 
         else:
             det = detect(rt, frame, imgsz, conf, iou, use_sum, t, decode)
         t["end_to_end_ms"] = 1000 * (time.perf_counter() - t0)
-        return name, frame, det, t
+        return item, frame, det, t
     return work, tile
 
 
@@ -285,16 +262,10 @@ class VideoOut:
                 self.tmp.unlink(missing_ok=True)
 
 
-def source_fps(source, default: float = 10.0) -> float:
-    """A video's own frame rate (for the annotated copy); ``default`` for images."""
-    p = Path(source)
-    if p.suffix.lower() in VIDEO_SUFFIXES:
-        cap = cv2.VideoCapture(str(p))
-        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
-        cap.release()
-        if fps and fps > 0:
-            return float(fps)
-    return default
+def _progress(fs: FrameSource, processed: int, t_start: float) -> str:
+    st, wall = fs.stats, max(time.perf_counter() - t_start, 1e-9)
+    return (f"  {wall:6.1f} s: the source delivered {st.delivered} frame(s), processed {processed} "
+            f"({processed / wall:.1f}/s), dropped {st.dropped}")
 
 
 def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print) -> dict:
@@ -322,52 +293,78 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     decode = make_decoder(cfg, backend)
     work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
     skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
-    video = VideoOut(s.video, source_fps(source)) if s.video else None
-    frames, per_frame, skipped, complete = [], [], [], False
+    frames, per_frame, skipped, complete, video = [], [], [], False, None
     try:
-        t_start = time.perf_counter()
-        with OrderedPool(runtimes, work) as pool:
-            for name, frame, det, t in pool.map(iter_frames(source, s.max_frames, skipped)):
-                frames.append({"source": name, "size": [int(frame.shape[1]), int(frame.shape[0])],
-                               "detections": det.to_records(labels)})
-                per_frame.append(t)
-                if s.save_images or video:
-                    fps = len(frames) / max(time.perf_counter() - t_start, 1e-9)
-                    picture = annotate(frame, det, labels, skeleton, fps if video else None)
-                if s.save_images:
-                    with atomic_path(out_dir / f"{name}.jpg") as tmp:
-                        cv2.imwrite(str(tmp), picture)
-                if video:
-                    video.write(picture)
+        fs = FrameSource(source, s.frames, s.max_frames, s.seconds, s.stall_timeout, s.reconnect, s.camera_fps,
+                         parse_size(s.camera_size), skipped, camera_fourcc=s.camera_fourcc)
+    except BaseException:
+        for rt in runtimes + list(large.values()):
+            rt.close()
+        raise
+    if log and fs.granted and fs.kind == "camera":
+        g = fs.granted
+        log(f"camera {source}: granted {g['size'][0]}x{g['size'][1]} at {g['fps']:g} frames/s ({g['fourcc'] or '?'})"
+            + (f", asked {s.camera_size or '-'} at {s.camera_fps or '-'} {s.camera_fourcc or ''}".rstrip()
+               if s.camera_fps or s.camera_size or s.camera_fourcc else ""))
+    try:
+        video = VideoOut(s.video, fs.nominal_fps or 10.0) if s.video else None
+        t_start, next_report = time.perf_counter(), time.perf_counter() + s.progress_s
+        # a live source: one frame per context in flight, so a frame is taken when a context can start on it
+        with fs, OrderedPool(runtimes, work, max_pending=len(runtimes) if fs.mode == "newest" else None) as pool:
+            try:
+                for item, frame, det, t in pool.map(fs):
+                    record = {"source": item.name, "index": item.index, "t": round(item.t, 3),
+                              "size": [int(frame.shape[1]), int(frame.shape[0])], "detections": det.to_records(labels)}
+                    if s.save_images or video:
+                        fps = (len(frames) + 1) / max(time.perf_counter() - t_start, 1e-9)
+                        picture = annotate(frame, det, labels, skeleton, fps if video else None)
+                    if s.save_images:
+                        with atomic_path(out_dir / f"{item.name}.jpg") as tmp:
+                            cv2.imwrite(str(tmp), picture)
+                    if video:
+                        video.write(picture)
+                    frames.append(record)
+                    per_frame.append(t)
+                    if log and fs.live and s.progress_s and time.perf_counter() >= next_report:
+                        log(_progress(fs, len(frames), t_start))
+                        next_report += s.progress_s
+            except KeyboardInterrupt:  # the way a live run is usually ended: what was done is kept, whole
+                fs.stats.stopped = "interrupted"
         wall = time.perf_counter() - t_start
         if not frames:
-            raise ValueError(f"no readable frame in {source}: " + "; ".join(f"{k['file']}: {k['why']}" for k in skipped))
+            why = "; ".join(f"{k['file']}: {k['why']}" for k in skipped) or fs.summary()["stopped_why"]
+            raise ValueError(f"no readable frame in {source}: {why}")
         complete = True
     finally:
         for rt in runtimes + list(large.values()):
             rt.close()
         if video:
             video.close(complete)
+    timings = summarize_timings(per_frame)
+    src = fs.summary()
     result = {"backend": runtimes[0].backend, "model": str(model_path), "task": "pose" if pose else "detect",
               "cores": s.cores, "tile": tile, "video": str(s.video) if s.video else None,
               "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames, "skipped": skipped,
-              "timings": summarize_timings(per_frame),
-              "frames_per_second": round(len(frames) / wall, 2) if wall else None}
+              "timings": timings, "frames_per_second": round(len(frames) / wall, 2) if wall else None,
+              "video_frames": video.frames if video else None,
+              "source": src, "rate": rate_verdict(src, len(frames), wall, timings, len(runtimes))}
     write_json(out_dir / "detections.json", result)
     if log:
         for k in skipped:
             log(f"skipped {k['file']}: {k['why']}")
         log(f"{len(frames)} frame(s), backend {result['backend']}, {s.cores} context(s): "
-            f"{result['frames_per_second']} frames/s")
+            f"{result['frames_per_second']} frames/s; stopped: {src['stopped_why']}")
         for k, v in result["timings"].items():
             log(f"  {k:<16} mean {v['mean']:8.2f}  median {v['median']:8.2f}")
+        log(result["rate"]["sentence"])
         log(f"results: {out_dir / 'detections.json'}")
     return result
 
 
 def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection or pose with a deploy bundle")
-    p.add_argument("source", nargs="?", help="an image, a folder of images, or a video file")
+    p.add_argument("source", nargs="?", help="an image, a folder of images, a video file, a V4L2 camera (/dev/video0 "
+                   "or 0) or a stream URL (rtsp://, http://, udp://, ...)")
     p.add_argument("--selftest", action="store_true",
                    help="decode the bundle's stored reference outputs with this board's numpy and OpenCV and compare "
                         "with the PC's detections (no runtime, no NPU needed)")
@@ -387,6 +384,18 @@ def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespa
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-images", action="store_true", help="write no annotated pictures")
     p.add_argument("--video", help="also write the annotated frames as this MP4 (with the measured frames/s)")
+    live = p.add_argument_group("live sources (cameras, streams)")
+    live.add_argument("--frames", default="auto", choices=["auto", "newest", "every"],
+                      help="newest: process the newest frame, drop the stale ones (counted); every: every frame in "
+                           "order; auto (default): newest for a camera or stream, every for a file")
+    live.add_argument("--seconds", type=float, help="stop after this many seconds")
+    live.add_argument("--stall-timeout", type=float, default=DEFAULT_STALL_S,
+                      help=f"end the run when a live source delivers nothing for this long (default {DEFAULT_STALL_S:g} s)")
+    live.add_argument("--reconnect", type=int, default=0, help="reopen a live source that drops out, up to this many times")
+    live.add_argument("--camera-fps", type=float, help="ask a V4L2 camera for this frame rate (it says what it granted)")
+    live.add_argument("--camera-size", help="ask a V4L2 camera for this size, WIDTHxHEIGHT (e.g. 1280x720)")
+    live.add_argument("--camera-fourcc", help="ask a V4L2 camera for this pixel format: MJPG reaches 30 frames/s at "
+                                             "720p and above over USB 2.0, uncompressed YUYV does not")
     return p.parse_args(argv)
 
 

@@ -20,6 +20,35 @@ def tiling(t: dict) -> dict:
                 f"; the cascade finds {t['cascade']['found']}." if "cascade" in t else ".")}
 
 
+def live_table(live: dict) -> dict:
+    """07's stream-vs-file table: one column per run, the runner's own figures."""
+    cols = {}
+    for name, key in ((f"stream ({live['fps']:g} frames/s source)", "stream"), ("the same video as a file", "file")):
+        r = live[key]
+        cols[name] = {"source delivers (frames/s)": r["source"]["delivered_fps"] if key == "stream" else
+                      r["source"]["read_fps"], "processed (frames/s)": r["rate"]["processed_fps"],
+                      "frames processed": r["frames"], "dropped": r["source"]["dropped"],
+                      "end-to-end ms (mean)": r["timings"]["end_to_end_ms"]["mean"],
+                      "limited by": r["rate"]["limited_by"], "stopped": r["source"]["stopped_why"]}
+    return cols
+
+
+def live_source(live: dict) -> dict:
+    """07's live stream: the frame-rate cap a camera puts on a pool, reproduced with this run's numbers."""
+    st, fi, pairs = live["stream"]["rate"], live["file"]["rate"], live["pairs"]
+    same = pairs["equal"] == pairs["paired"] > 0
+    return {"id": "live_source", "holds": st["limited_by"] == "source" and fi["limited_by"] == "pipeline" and same,
+            "value": {"stream_fps": st["processed_fps"], "file_fps": fi["processed_fps"], "source_fps": live["fps"],
+                      "paired": pairs["paired"], "equal": pairs["equal"]}, "text":
+            f"A {live['fps']:g} frames/s stream caps the pipeline: with {live['cores']} contexts the runner processed "
+            f"{st['processed_fps']:g} frames/s of it ({live['stream']['source']['dropped']} dropped), while the same "
+            f"video as a file ran at {fi['processed_fps']:g} frames/s, as fast as the pipeline goes; the runner's own "
+            f"verdict on the stream: \"{st['sentence']}\". More NPU cores cannot raise a rate the camera sets, as an "
+            "RK3588 deployment report found (one core to three: a local video from 14 to 40 frames/s, the 15 frames/s "
+            f"network camera unchanged). The stream's detections equal the file's in {pairs['equal']} of "
+            f"{pairs['paired']} frames, paired by their index in the source."}
+
+
 def emulated_board(b: dict) -> dict:
     """07's board section run on the emulated board: what it proved, and what a real board adds."""
     st, c = b["stack"], b["comparison"]
@@ -54,6 +83,8 @@ def deploy_conclusions(m: dict) -> list[dict]:
             f"({many / one:.2f}×) on this {m['cores']}-core PC's simulator; on an RK3588 each context gets its own NPU "
             "core, and the board figure is the one to trust."},
            tiling(m["tiling"])]
+    if m.get("live"):
+        out.append(live_source(m["live"]))
     if m.get("board", {}).get("emulated"):
         out.append(emulated_board(m["board"]))
     return out
@@ -66,7 +97,21 @@ def checks(m: dict) -> list[dict]:
                    "compare config.json (conf, iou, score_sum) with the notebook's settings; rebuild the bundle"),
             check("pool_equals_single", m["pool_equals_single"], "the ordered pool returns the single context's "
                    "results in order", "the pool reordered or lost frames: report it with the frames' names")
-            ] + _board(m.get("board", {}))
+            ] + _live(m.get("live")) + _board(m.get("board", {}))
+
+
+def _live(live: dict | None) -> list:
+    if not live:
+        return []
+    st, fi, pairs = live["stream"]["rate"], live["file"]["rate"], live["pairs"]
+    return [check("stream_is_source_limited", st["limited_by"] == "source", f"the stream run: {st['sentence']}",
+                  "the pipeline could not keep up with the stream on this machine: lower STREAM_FPS, or use fewer, "
+                  "smaller frames; on a board, more contexts (--cores)", stop=False),
+            check("file_is_pipeline_limited", fi["limited_by"] == "pipeline", f"the file run: {fi['sentence']}",
+                  "reading the file was the slowest part: a file on a slow disk or network", stop=False),
+            check("stream_equals_file", pairs["equal"] == pairs["paired"] > 0,
+                  f"{pairs['equal']} of {pairs['paired']} stream frames have the file's detections (paired by index)",
+                  "the stream's frames differ from the file's: was it re-encoded on the way (ffmpeg -c copy keeps them)?")]
 
 
 def _board(b: dict) -> list:
@@ -85,6 +130,9 @@ def headline(m: dict) -> dict:
             "runner_equals_notebook": m["runner_equals_notebook"], "pool_equals_single": m["pool_equals_single"],
             "sim_frames_per_s_1": fps["1"], f"sim_frames_per_s_{m['cores']}": fps[str(m["cores"])],
             "tiling_recall": {k: v["recall"] for k, v in m["tiling"].items()},
+            **({"stream_limited_by": m["live"]["stream"]["rate"]["limited_by"],
+                "stream_vs_file_fps": [m["live"]["stream"]["rate"]["processed_fps"],
+                                       m["live"]["file"]["rate"]["processed_fps"]]} if m.get("live") else {}),
             "board_connected": m["board"]["connected"]}
 
 

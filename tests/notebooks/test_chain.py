@@ -342,8 +342,19 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
                                                             "end_to_end_ms"))
     assert m["tile_merge"]["tiles"] > 1 and m["tile_merge"]["merged"] <= m["tile_merge"]["tile_boxes"]
     assert (run_dir / "07_deploy" / "tile_merge.png").is_file()
-    c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling", "emulated_board"])
+    c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling", "live_source", "emulated_board"])
     assert c["emulated_board"]["holds"] and "not board times" in c["emulated_board"]["text"]
+    # section 4: the clip served by ffmpeg at 15 frames/s caps the pool; the same clip as a file does not
+    live = m["live"]
+    assert live["fps"] == SMALL.get("STREAM_FPS", 15) and live["cores"] == SMALL["CORES"]
+    st, fi = live["stream"], live["file"]
+    assert st["source"]["kind"] == "stream" and st["source"]["frames"] == "newest" and st["source"]["stopped"] == "end"
+    assert st["rate"]["limited_by"] == "source" and fi["rate"]["limited_by"] == "pipeline", (st["rate"], fi["rate"])
+    assert 0.8 * live["fps"] < st["source"]["delivered_fps"] < 1.3 * live["fps"]
+    assert fi["rate"]["processed_fps"] > 1.5 * st["rate"]["processed_fps"] and fi["source"]["dropped"] == 0
+    assert st["video_frames"] == st["frames"] > 0 and (run_dir / "07_deploy" / "runs" / "live" / "stream" / "stream.mp4").is_file()
+    assert live["pairs"]["paired"] == st["frames"] and live["pairs"]["equal"] == live["pairs"]["paired"]
+    assert c["live_source"]["holds"] and st["rate"]["sentence"] in c["live_source"]["text"]
     assert c["tiling"]["value"] == {"whole": m["tiling"]["whole frame"]["recall"], "tiles": m["tiling"]["tiles"]["recall"]}
     # the runner imports no torch or ultralytics
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtime; "

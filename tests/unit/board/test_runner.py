@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers.board import runner
+from helpers.board import runner, sources
 
 
 def test_frames_from_image_folder_and_video(tmp_path):
@@ -55,7 +55,10 @@ def test_video_out_writes_an_mp4_of_every_frame_at_one_size(tmp_path):
     v.close()
     frames = list(runner.iter_frames(tmp_path / "out" / "annotated.mp4"))
     assert len(frames) == 3 and all(f.shape == (48, 64, 3) for _, f in frames)
-    assert runner.source_fps(tmp_path / "out" / "annotated.mp4") == 5.0 and runner.source_fps(tmp_path) == 10.0
+    with sources.FrameSource(tmp_path / "out" / "annotated.mp4") as fs:
+        assert fs.nominal_fps == 5.0 and fs.kind == "video" and fs.mode == "every"
+    with sources.FrameSource(tmp_path / "out" / "annotated.mp4", frames="newest") as fs:
+        assert fs.nominal_fps == 5.0 and fs.mode == "newest" and not fs.live
     broken = runner.VideoOut(tmp_path / "out" / "broken.mp4")
     broken.write(np.zeros((48, 64, 3), np.uint8))
     broken.close(complete=False)  # a run that failed half-way leaves no video behind
@@ -84,3 +87,22 @@ def test_pose_bundles_decode_keypoints_and_refuse_tiling(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="for detection bundles"):
         runner.run(tmp_path, tmp_path, tmp_path / "out", runner.RunSettings(tile=32))
+
+
+def test_every_command_in_the_bundle_readme_parses_with_the_runner():
+    """A typo in an option the README tells a user to type would be an argparse exit on the board."""
+    import shlex
+
+    from helpers import deploy
+
+    for pose in (False, True):
+        text = deploy.board_instructions({"quantization": "int8", "imgsz": 320, "target": "rk3588", "toolkit_version":
+                                          "2.5.0", "ncnn": "model.ncnn.param", **({"task": "pose"} if pose else {})})
+        lines = text.replace("\\\n", " ").splitlines()
+        commands = [ln.split("#")[0].strip() for ln in lines if ln.strip().startswith("python3 run.py")]
+        assert len(commands) >= 7
+        for cmd in commands:
+            args = shlex.split(cmd)[2:]
+            a = runner.parse_args(args)  # an unknown option or bad value exits here
+            assert a.source or a.selftest, cmd
+            runner.settings_from_args(a)
