@@ -1,9 +1,11 @@
 """A live stream on this PC, for the runner's live-input path: ffmpeg serves a video at its own rate on 127.0.0.1.
 
 No camera needed. ``ffmpeg -re`` reads the file at its frame rate (a 15 frames/s file gives 15 frames/s,
-like a network camera set to 15) and serves it over HTTP as MPEG-TS to one client; the video bitstream
-is copied, not re-encoded, so frame *i* of the stream is frame *i* of the file, pixel for pixel, and
-``-listen 1`` waits for its client, so the stream starts at frame 0. PC side (it starts a program; the
+like a network camera set to 15) and serves it over HTTP to one client (an MP4 as MPEG-TS, an MKV as
+Matroska); the video bitstream is copied, not re-encoded, so frame *i* of the stream is frame *i* of
+the file, and ``-listen 1`` waits for its client, so the stream starts at frame 0. A lossy clip (mp4v)
+decodes to the same pixels wherever the *same* decoder reads it; another FFmpeg (a board's) may round
+its IDCT differently, so a clip meant for comparing machines is lossless (FFV1 in ``.mkv``), exact everywhere. PC side (it starts a program; the
 board folder never does): the bundle's runner reads the URL as it would read a camera's.
 
 :func:`stream_vs_file` runs the bundle's ``run.py`` on the stream and on the file and pairs the frames
@@ -51,9 +53,11 @@ class LoopbackStream:
 
     def __init__(self, video, start_timeout: float = 10.0):
         self.video, self.port = Path(video), free_port()
-        self.url = f"http://127.0.0.1:{self.port}/live.ts"
+        self.url = f"http://127.0.0.1:{self.port}/live"
+        # MPEG-TS needs the mp4v headers in every keyframe (dump_extra); Matroska carries them itself
+        form = ["-f", "matroska"] if self.video.suffix.lower() == ".mkv" else ["-bsf:v", "dump_extra", "-f", "mpegts"]
         self.proc = subprocess.Popen([ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(self.video),
-                                      "-c", "copy", "-bsf:v", "dump_extra", "-f", "mpegts", "-listen", "1", self.url],
+                                      "-c", "copy", *form, "-listen", "1", self.url],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + start_timeout
         while not listening(self.port):
@@ -77,8 +81,9 @@ class LoopbackStream:
 
 
 def make_clip(images, out, fps: int = 15, frames: int = 45, size=(640, 480)) -> Path:
-    """An MP4 (mp4v) of ``frames`` frames at ``fps`` from ``images``: each image held a few frames and panned,
-    so every frame differs (written to a temporary name, then renamed)."""
+    """A clip of ``frames`` frames at ``fps`` from ``images``: each image held a few frames and panned, so every
+    frame differs (written to a temporary name, then renamed). ``.mp4``: mp4v (small, lossy); ``.mkv``: FFV1
+    (lossless: the same pixels from any decoder)."""
     pics = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
     pics = [p for p in pics if p is not None]
     if not pics:
@@ -87,8 +92,9 @@ def make_clip(images, out, fps: int = 15, frames: int = 45, size=(640, 480)) -> 
     hold = max(1, frames // len(pics))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    codec = "FFV1" if out.suffix.lower() == ".mkv" else "mp4v"
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write an MP4 at {tmp}")
         for i in range(frames):

@@ -646,6 +646,41 @@ def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path)
         assert m["ok"] and m["pairs"] > 0, (suite, profile, kind, describe(m), m["unpaired"])
 
 
+STREAM_BOARDS = [("bullseye", "debian", "pose", "ncnn"), ("bookworm", "pip", "detect", "onnx")]
+
+
+@pytest.mark.parametrize("suite,profile,kind,backend", STREAM_BOARDS, ids=[f"{s}-{p}" for s, p, _, _ in STREAM_BOARDS])
+def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, kind, backend, tmp_path):
+    """The runner inside the emulated board reads a stream that ffmpeg serves on this PC's 127.0.0.1 (the board shares
+    its network), at 15 frames/s: Debian 11's own OpenCV 4.5.1 (Debian's FFmpeg) and Debian 12's pip OpenCV. Emulated,
+    the pipeline is far slower than the stream: newest frames only, the rest dropped, the verdict names the pipeline.
+    The frames it processed carry the detections of the same frames (by index) read from the file on this PC, within
+    the board's stated tolerance."""
+    from helpers import streams
+    from helpers.board.compare import describe, match_runs
+    from helpers.emuboard.bundle import run_bundle
+
+    bundle, board = _bundles(run_dir)[kind], emuboard.EmulatedBoard(suite, profile)
+    # lossless (FFV1): the board's FFmpeg and this PC's decode it to the same pixels, so any difference is the runner's
+    clip = streams.make_clip(sorted((bundle / "samples").glob("*.jpg")), tmp_path / "clip.mkv", 15, 45, (320, 240))
+    with streams.LoopbackStream(clip) as served:
+        ran = run_bundle(board, bundle, [served.url, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
+                                         "--no-images", "--stall-timeout", "60"], tmp_path / "board")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    got = json.loads((ran.out / "detections.json").read_text())
+    src, rate = got["source"], got["rate"]
+    assert src["kind"] == "stream" and src["frames"] == "newest" and src["stopped"] == "max_frames", src
+    assert src["granted"]["size"] == [320, 240] and len(got["frames"]) == BOARD_FRAMES
+    assert src["dropped"] > 0 and rate["limited_by"] == "pipeline", (src, rate)  # emulation: ~350x slower
+    pc = deploy.run_bundle(bundle, clip, tmp_path / "pc", "--backend", backend, "--no-images")
+    by_index = {f["index"]: f for f in pc["frames"]}
+    ref = {"frames": [{**by_index[f["index"]], "source": f["source"]} for f in got["frames"]]}
+    score_tol, px_tol, margin = emuboard.tolerance(board.stack)
+    conf = json.loads((bundle / "config.json").read_text())["conf"]
+    m = match_runs(ref, got, conf, score_tol, px_tol, margin)
+    assert m["ok"] and m["pairs"] > 0, (suite, profile, describe(m), m["unpaired"])
+
+
 @pytest.mark.parametrize("suite", list(emuboard.SUITES))
 def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     """The real rknn-toolkit-lite2 wheel on the emulated board: it constructs, loads the bundle's model, takes the core
