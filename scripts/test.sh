@@ -3,6 +3,8 @@
 # Extra arguments go to pytest, e.g.:  bash scripts/test.sh -m "not notebooks"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# room on disk for all of it, said before anything is installed or run (scripts/disk_check.py)
+if command -v python3 >/dev/null 2>&1; then python3 scripts/disk_check.py setup tests; fi
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest -ra "$@"
