@@ -43,7 +43,8 @@ from .postprocess import DEFAULT_CONF, DEFAULT_IOU, Detections, batched_nms, pos
 from .preprocess import letterbox
 from .records import read_bundle_config, verify_model_file
 from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
-from .sources import DEFAULT_STALL_S, IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, iter_files, parse_size, rate_verdict
+from .sources import DEFAULT_STALL_S, FrameSource, check_source, iter_files, parse_size, rate_verdict
+from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 - where the runner's users look for them
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
 
@@ -288,6 +289,7 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     for f in (model_path, model_path.with_suffix(".bin")) if model_path.suffix == ".param" else (model_path,):
         verify_model_file(bundle, cfg, f)
     soc = SOCS.get(target)
+    check_source(source)  # a mistyped path is one line before any model is loaded
     require_writable(out_dir)
     runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
     decode = make_decoder(cfg, backend)

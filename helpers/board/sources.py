@@ -74,20 +74,31 @@ def masked(url: str) -> str:
     return url
 
 
+def check_source(source) -> str:
+    """The source's kind, after the checks that cost nothing (a path exists, a folder has images, a camera's
+    device node is there), so a typo is one line before any model is loaded; a stream is checked by opening it."""
+    kind, _ = classify(source)
+    p = Path(str(source))
+    if kind == "camera" and str(source).startswith("/dev/") and not p.exists():
+        raise ValueError(f"no camera at {source}: list the cameras with `ls /dev/video*` (or v4l2-ctl --list-devices)")
+    if kind in ("image", "video", "folder") and not p.exists():
+        raise FileNotFoundError(f"no image, folder or video at {p} (a camera is /dev/videoN or its index; a stream "
+                                f"a URL: {', '.join(s + '://' for s in STREAM_SCHEMES[:6])}...)")
+    if kind == "folder" and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()):
+        raise FileNotFoundError(f"{p} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return kind
+
+
 def iter_files(source, max_frames: int | None = None, skipped: list | None = None):
     """(name, BGR frame) from an image file, a folder of images, or a video file.
 
     An image that does not decode raises, or, with a ``skipped`` list, is appended to it (name, why) and passed over.
     """
     p = Path(source)
-    if not p.exists():
-        raise FileNotFoundError(f"no image, folder or video at {p} (a camera is /dev/videoN or its index; a stream "
-                                f"a URL: {', '.join(s + '://' for s in STREAM_SCHEMES[:6])}...)")
+    check_source(p)
     n = 0
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"{p} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     elif p.suffix.lower() in VIDEO_SUFFIXES:
         cap = cv2.VideoCapture(str(p))
         if not cap.isOpened():
@@ -163,8 +174,7 @@ def open_capture(source, kind: str, camera_fps: float | None = None, camera_size
     """
     s = str(source)
     if kind == "camera":
-        if (not re.fullmatch(r"\d+", s)) and not Path(s).exists():
-            raise ValueError(f"no camera at {s}: list the cameras with `ls /dev/video*` (or v4l2-ctl --list-devices)")
+        check_source(s)
         cap = cv2.VideoCapture(int(s) if re.fullmatch(r"\d+", s) else s, cv2.CAP_V4L2)
         if cap.isOpened():
             if camera_fourcc:

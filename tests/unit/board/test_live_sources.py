@@ -80,6 +80,9 @@ def test_sources_are_recognised_and_urls_printed_without_passwords(tmp_path):
         sources.parse_size("1280")
     with pytest.raises(ValueError, match="no camera at /dev/video97"):
         sources.open_capture("/dev/video97", "camera")
+    with pytest.raises(FileNotFoundError, match="no image, folder or video at .*a camera is /dev/videoN"):
+        sources.check_source(tmp_path / "typo.mp4")
+    assert sources.check_source("rtsp://10.0.0.5/s1") == "stream"  # a stream is checked by opening it
 
 
 def test_the_verdict_names_the_source_or_the_slowest_stage():
