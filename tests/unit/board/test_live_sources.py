@@ -105,10 +105,13 @@ def test_the_verdict_names_the_source_or_the_slowest_stage():
 
 @needs_ffmpeg
 def test_a_throttled_stream_caps_the_rate_and_a_file_does_not_with_equal_detections(bundle, clip, tmp_path):
+    printed = []
     with Served(clip) as served:
-        live = runner.run(served.url, bundle, tmp_path / "live", settings(video=str(tmp_path / "live" / "live.mp4")),
-                          log=None)
+        live = runner.run(served.url, bundle, tmp_path / "live", settings(video=str(tmp_path / "live" / "live.mp4"),
+                                                                           progress_s=1.0), log=printed.append)
     src, rate = live["source"], live["rate"]
+    progress = [ln for ln in printed if "s: the source delivered" in ln]  # while it runs, every second here
+    assert len(progress) >= 2 and printed[-2] == live["rate"]["sentence"], printed
     assert src["kind"] == "stream" and src["live"] and src["frames"] == "newest" and src["stopped"] == "end"
     assert src["granted"]["fps"] == FPS and src["granted"]["size"] == [160, 120]
     assert src["delivered"] == FRAMES  # ffmpeg -listen waits for its client: the stream starts at frame 0
