@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .board.atomic import atomic_path
+from .board.sources import IMAGE_SUFFIXES
 
 
 def ffmpeg() -> str:
@@ -81,13 +82,15 @@ class LoopbackStream:
 
 
 def make_clip(images, out, fps: int = 15, frames: int = 45, size=(640, 480)) -> Path:
-    """A clip of ``frames`` frames at ``fps`` from ``images``: each image held a few frames and panned, so every
+    """A clip of ``frames`` frames at ``fps`` from ``images`` (files, or a folder of them): each image held a few frames and panned, so every
     frame differs (written to a temporary name, then renamed). ``.mp4``: mp4v (small, lossy); ``.mkv``: FFV1
     (lossless: the same pixels from any decoder)."""
+    if isinstance(images, (str, Path)) and Path(images).is_dir():  # a folder: its images, in name order
+        images = sorted(f for f in Path(images).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     pics = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
     pics = [p for p in pics if p is not None]
     if not pics:
-        raise ValueError("make_clip needs at least one readable image")
+        raise ValueError(f"make_clip needs at least one readable image ({', '.join(sorted(IMAGE_SUFFIXES))})")
     w, h = size
     hold = max(1, frames // len(pics))
     out = Path(out)

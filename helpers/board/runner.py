@@ -17,7 +17,7 @@ Per frame it measures preprocess (letterbox + layout), inference, postprocess (d
 undo letterbox) and end to end, and prints a summary table. Frames are read on their own thread
 (:mod:`.sources`): a live source (camera, stream) gives the newest frame and drops the stale ones,
 a file every frame in order; the run ends with one sentence that says whether the source or the
-pipeline limits the frame rate, and the figures behind it go into the JSON. Ctrl-C, ``--max-frames``,
+pipeline limits the frame rate, and the figures behind it go into the JSON. Ctrl-C, SIGTERM, ``--max-frames``,
 ``--seconds``, the end of the source or a stall end a run alike: the MP4 finalised, the JSON written.
 """
 
@@ -26,8 +26,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,8 +332,8 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
                     if log and fs.live and s.progress_s and time.perf_counter() >= next_report:
                         log(_progress(fs, len(frames), t_start))
                         next_report += s.progress_s
-            except KeyboardInterrupt:  # the way a live run is usually ended: what was done is kept, whole
-                fs.stats.stopped = "interrupted"
+            except KeyboardInterrupt as e:  # the way a live run is usually ended: what was done is kept, whole
+                fs.stats.stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
         wall = time.perf_counter() - t_start
         if not frames:
             why = "; ".join(f"{k['file']}: {k['why']}" for k in skipped) or fs.summary()["stopped_why"]
@@ -406,8 +408,18 @@ def settings_from_args(a: argparse.Namespace) -> RunSettings:
     return RunSettings(**{k: v for k, v in vars(a).items() if k in known}, save_images=not a.no_images)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``systemctl stop``): ends a run as Ctrl-C does, the files whole."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated("SIGTERM")
+
+
 def main(argv=None, bundle_default: str | None = None) -> int:
     a = parse_args(argv, bundle_default)
+    if threading.current_thread() is threading.main_thread():  # a service manager stops a program with SIGTERM
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         check_stack()
         if a.selftest:

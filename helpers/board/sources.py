@@ -403,6 +403,7 @@ class FrameSource:
         st = self.stats
         span = (st.last_t - st.first_t) if st.delivered > 1 else 0.0
         why = {"max_frames": "--max-frames reached", "seconds": "--seconds reached", "interrupted": "Ctrl-C",
+               "terminated": "SIGTERM",
                "end": "the source ended" + (f" after {st.reconnects} reconnect(s)" if st.reconnects else ""),
                "stalled": f"no frame for {self.stall_timeout:g} s: the source stalled"}
         return {"kind": self.kind, "live": self.live, "frames": self.mode,

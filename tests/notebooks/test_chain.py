@@ -662,7 +662,7 @@ def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, ki
 
     bundle, board = _bundles(run_dir)[kind], emuboard.EmulatedBoard(suite, profile)
     # lossless (FFV1): the board's FFmpeg and this PC's decode it to the same pixels, so any difference is the runner's
-    clip = streams.make_clip(sorted((bundle / "samples").glob("*.jpg")), tmp_path / "clip.mkv", 15, 45, (320, 240))
+    clip = streams.make_clip(bundle / "samples", tmp_path / "clip.mkv", 15, 45, (320, 240))
     with streams.LoopbackStream(clip) as served:
         ran = run_bundle(board, bundle, [served.url, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
                                          "--no-images", "--stall-timeout", "60"], tmp_path / "board")

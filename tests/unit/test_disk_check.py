@@ -14,11 +14,17 @@ spec.loader.exec_module(disk_check)
 
 def test_jobs_on_one_filesystem_add_up_and_a_shortfall_names_where_and_how_much(tmp_path):
     free = shutil.disk_usage(tmp_path).free / disk_check.GB
-    assert disk_check.shortfalls([("a", tmp_path, free * 0.6)]) == []
+    assert disk_check.shortfalls([("a", tmp_path, free * 0.6, False)]) == []
     (tmp_path / "b").mkdir()
-    lines = disk_check.shortfalls([("a", tmp_path, free * 0.6), ("b", tmp_path / "b" / "not yet", free * 0.6)])
+    lines = disk_check.shortfalls([("a", tmp_path, free * 0.6, False), ("b", tmp_path / "b" / "not yet", free * 0.6, False)])
     assert len(lines) == 1 and lines[0].startswith(f"not enough disk: {free * 1.2:.1f} GB needed (a ")
     assert f"b {free * 0.6:.1f} GB in {tmp_path / 'b' / 'not yet'}" in lines[0] and "larger disk" in lines[0]
+    # two temporary needs never at once: the larger counts
+    temps = [("pip", tmp_path, free * 0.4, True), ("tests", tmp_path, free * 0.5, True), ("a", tmp_path, free * 0.4, False)]
+    assert disk_check.shortfalls(temps) == []
+    lines = disk_check.shortfalls(temps + [("c", tmp_path, free * 0.2, False)])  # 0.4 + 0.2 + the larger 0.5
+    assert len(lines) == 1 and lines[0].startswith(f"not enough disk: {free * 1.1:.1f} GB needed")
+    assert f"tests {free * 0.5:.1f} GB for a while in {tmp_path}" in lines[0]
 
 
 def test_what_is_there_needs_nothing(tmp_path, monkeypatch):
@@ -31,13 +37,13 @@ def test_what_is_there_needs_nothing(tmp_path, monkeypatch):
     (repo / "requirements.txt").write_text("numpy==1.26.4\n")
     (repo / "pyproject.toml").write_text("[project]\n")
     monkeypatch.setattr(disk_check, "REPO", repo)
-    assert [w for w, _, _ in disk_check.needs(["setup"])] == ["the environment (.venv)", "pip's temporary files"]
+    assert [w for w, *_ in disk_check.needs(["setup"])] == ["the environment (.venv)", "pip's temporary files"]
     stamp = subprocess.run("cat requirements.txt pyproject.toml | sha256sum", shell=True, cwd=repo,
                            capture_output=True, text=True).stdout.split()[0]
     (repo / ".venv" / ".setup-stamp").write_text(stamp + "\n")
-    assert [w for w, _, _ in disk_check.needs(["setup", "tests"])] == ["the tests' temporary folders (TMPDIR)"]
+    assert [w for w, *_ in disk_check.needs(["setup", "tests"])] == ["the tests' temporary folders (TMPDIR)"]
     (tmp_path / "boards" / "bookworm" / "usr").rmdir()
-    assert "the emulated boards (RK_BOARD_CACHE)" in [w for w, _, _ in disk_check.needs(["tests"])]
+    assert "the emulated boards (RK_BOARD_CACHE)" in [w for w, *_ in disk_check.needs(["tests"])]
 
 
 def test_the_command_line(tmp_path):

@@ -57,6 +57,14 @@ def clip(tmp_path_factory):
     return path
 
 
+def connections_to(port: int):
+    """Established connections to 127.0.0.1:port (from /proc: the runner's, once it opened the stream)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "01" and int(f[1].split(":")[1], 16) == port:
+            yield f[2]
+
+
 def settings(**kw) -> runner.RunSettings:
     return runner.RunSettings(**{"backend": "onnx", "cores": 3, "save_images": False, **kw})
 
@@ -134,21 +142,29 @@ def test_a_throttled_stream_caps_the_rate_and_a_file_does_not_with_equal_detecti
 
 
 @needs_ffmpeg
-def test_a_live_run_stops_on_ctrl_c_seconds_or_max_frames_with_its_files_whole(bundle, clip, tmp_path):
-    out = tmp_path / "sigint"
-    with Served(clip) as served:
-        code = ("import sys; from helpers.board import runner; sys.exit(runner.main(sys.argv[1:]))")
-        proc = subprocess.Popen([sys.executable, "-c", code, served.url, "--bundle", str(bundle), "--backend", "onnx",
-                                 "--out", str(out), "--no-images", "--video", str(out / "cut.mp4")], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)  # the stream runs 3 s
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    res = json.loads((out / "detections.json").read_text())
-    assert res["source"]["stopped"] == "interrupted" and "stopped: Ctrl-C" in stdout
-    assert 0 < len(res["frames"]) < FRAMES and res["video_frames"] == mp4_frames(out / "cut.mp4")
-    assert not list(out.glob(".*tmp*"))  # nothing half-written left beside them
+def test_a_live_run_stops_on_ctrl_c_sigterm_seconds_or_max_frames_with_its_files_whole(bundle, clip, tmp_path):
+    # a background job's SIGINT is ignored (POSIX, without job control) and Python keeps it so: the child puts back
+    # the handler a terminal's Ctrl-C meets
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from helpers.board import runner; sys.exit(runner.main(sys.argv[1:]))")
+    for sig, stopped, said in ((signal.SIGINT, "interrupted", "stopped: Ctrl-C"), (signal.SIGTERM, "terminated",
+                                                                                 "stopped: SIGTERM")):
+        out = tmp_path / stopped
+        with Served(clip) as served:
+            proc = subprocess.Popen([sys.executable, "-c", code, served.url, "--bundle", str(bundle), "--backend",
+                                     "onnx", "--out", str(out), "--no-images", "--video", str(out / "cut.mp4")],
+                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while not any(connections_to(served.port)) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the runner has connected: the 3 s stream is running
+            time.sleep(1.0)
+            proc.send_signal(sig)
+            stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        res = json.loads((out / "detections.json").read_text())
+        assert res["source"]["stopped"] == stopped and said in stdout, (sig, res["source"], stdout)
+        assert 0 < len(res["frames"]) < FRAMES and res["video_frames"] == mp4_frames(out / "cut.mp4")
+        assert not list(out.glob(".*tmp*"))  # nothing half-written left beside them
 
     with Served(clip) as served:
         timed = runner.run(served.url, bundle, tmp_path / "seconds", settings(seconds=1.0), log=None)
@@ -198,3 +214,22 @@ def test_a_stalled_stream_ends_the_run_and_a_missing_one_is_one_clear_line(bundl
     assert runner.main([url, "--bundle", str(bundle), "--backend", "onnx", "--out", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: cannot open the stream {url}")
+
+
+def test_a_clip_from_a_folder_of_any_image_type_and_lossless_when_asked(tmp_path):
+    from helpers import streams
+
+    (tmp_path / "imgs").mkdir()
+    pics = [np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8) for i in range(3)]
+    for i, p in enumerate(pics):
+        cv2.imwrite(str(tmp_path / "imgs" / f"img {i}.png"), p)
+    mp4 = streams.make_clip(tmp_path / "imgs", tmp_path / "c.mp4", 15, 9, (64, 48))
+    mkv = streams.make_clip(tmp_path / "imgs", tmp_path / "c.mkv", 15, 9, (64, 48))
+    assert mp4_frames(mp4) == mp4_frames(mkv) == 9
+    # FFV1 gives back exactly what was written: frame 0 is the first image, resized and cropped as make_clip does
+    first = next(sources.iter_files(mkv))[1]
+    want = cv2.resize(pics[0], (96, 80))[16:64, 0:64]
+    assert np.array_equal(first, want)
+    (tmp_path / "none").mkdir()
+    with pytest.raises(ValueError, match="at least one readable image"):
+        streams.make_clip(tmp_path / "none", tmp_path / "x.mp4")
