@@ -52,8 +52,8 @@ def listening(port: int) -> bool:
 class LoopbackStream:
     """``with LoopbackStream("clip.mp4") as s: run(s.url)``: the file as a live stream, for one client."""
 
-    def __init__(self, video, start_timeout: float = 10.0):
-        self.video, self.port = Path(video), free_port()
+    def __init__(self, video, start_timeout: float = 10.0, port: int | None = None):
+        self.video, self.port = Path(video), port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/live"
         # MPEG-TS needs the mp4v headers in every keyframe (dump_extra); Matroska carries them itself
         form = ["-f", "matroska"] if self.video.suffix.lower() == ".mkv" else ["-bsf:v", "dump_extra", "-f", "mpegts"]

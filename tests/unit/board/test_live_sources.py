@@ -233,3 +233,25 @@ def test_a_clip_from_a_folder_of_any_image_type_and_lossless_when_asked(tmp_path
     (tmp_path / "none").mkdir()
     with pytest.raises(ValueError, match="at least one readable image"):
         streams.make_clip(tmp_path / "none", tmp_path / "x.mp4")
+
+
+@needs_ffmpeg
+def test_a_stream_that_drops_out_is_reopened_when_asked(bundle, clip, tmp_path):
+    """The server goes away after the clip and comes back on the same address: with --reconnect 1 the run goes on
+    into the second serving; without, it ends with the first."""
+    first = Served(clip)
+    again = {}
+
+    def serve_again():
+        first.proc.wait(30)
+        again["served"] = Served(clip, port=first.port)
+
+    t = threading.Thread(target=serve_again, daemon=True)
+    t.start()
+    res = runner.run(first.url, bundle, tmp_path / "re", settings(reconnect=1, stall_timeout=3.0), log=None)
+    t.join(30)
+    again["served"].__exit__()
+    first.__exit__()
+    src = res["source"]
+    assert src["reconnects"] == 1 and src["stopped"] == "end" and "after 1 reconnect(s)" in src["stopped_why"]
+    assert src["delivered"] > FRAMES and len(res["frames"]) > FRAMES  # frames from both servings
