@@ -339,7 +339,7 @@ def run_bundle_remote(dev: Device, bundle, remote_dir: str, source: str, out_loc
     return res
 
 
-def parse_ssh_target(text: str) -> tuple[str, str, int]:
+def parse_ssh_address(text: str) -> tuple[str, str, int]:
     """``"user@host:port"`` (user and port optional) → ``(user, host, port)``; defaults root and 22."""
     m = re.fullmatch(r"(?:([^@\s:]+)@)?([^@\s:]+)(?::(\d{1,5}))?", text.strip())
     if not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
@@ -372,7 +372,7 @@ def run_on_board(bundle, out_local, *, ssh: str = "", key_file: str | None = Non
 
         toolkit = toolkit_version()
     if ssh:
-        user, host, port = parse_ssh_target(ssh)
+        user, host, port = parse_ssh_address(ssh)
         with SshDevice(host, port, user, key_file=key_file or None, trust_new_host=trust_new_host) as dev:
             versions = dev.versions()
             if backend in ("rknnlite", "toolkit"):

@@ -52,8 +52,8 @@ def use_split(module) -> int:
     return n
 
 
-def export_onnx(module, target: str | os.PathLike, imgsz: int, opset: int = OPSET, names=None) -> Path:
-    """Export ``module`` (NPUDetectModel or StockDetectModel) to ``target`` atomically; check it; return the path."""
+def export_onnx(module, dest: str | os.PathLike, imgsz: int, opset: int = OPSET, names=None) -> Path:
+    """Export ``module`` (NPUDetectModel or StockDetectModel) to ``dest`` atomically; check it; return the path."""
     import onnx
     import torch
 
@@ -67,7 +67,7 @@ def export_onnx(module, target: str | os.PathLike, imgsz: int, opset: int = OPSE
     if len(expected) != len(names):
         raise ValueError(f"module returns {len(expected)} outputs but {len(names)} names were given")
     kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
-    with atomic_path(target) as tmp:
+    with atomic_path(dest) as tmp:
         torch.onnx.export(module, dummy, str(tmp), opset_version=opset, input_names=["images"], output_names=names,
                           do_constant_folding=True, dynamic_axes=None, **kwargs)
         model = onnx.load(str(tmp))
@@ -78,7 +78,7 @@ def export_onnx(module, target: str | os.PathLike, imgsz: int, opset: int = OPSE
             raise AssertionError(f"exported outputs {got['outputs']} differ from the module's {want}")
         if got["inputs"] != [{"name": "images", "shape": [1, 3, imgsz, imgsz]}]:
             raise AssertionError(f"unexpected inputs {got['inputs']}")
-    return Path(target)
+    return Path(dest)
 
 
 def _dims(value_info) -> list:

@@ -44,12 +44,12 @@ def score_sum_gate(outputs: list, imgsz: int, conf: float, iou: float, letterbox
 
 
 def other_opset(module, imgsz: int, opset: int, reference_onnx: str | os.PathLike, image_nchw: np.ndarray,
-                target: str | os.PathLike) -> dict:
+                dest: str | os.PathLike) -> dict:
     """Export ``module`` at another ``opset`` and compare it with the reference file: ops and outputs."""
     from .board.runtime import OnnxRuntime
     from .export import export_onnx, op_census
 
-    path = export_onnx(module, target, imgsz, opset)
+    path = export_onnx(module, dest, imgsz, opset)
     ops = {r["op"]: r["count"] for r in op_census(path)}
     ref_ops = {r["op"]: r["count"] for r in op_census(reference_onnx)}
     with OnnxRuntime(path) as a, OnnxRuntime(reference_onnx) as b:

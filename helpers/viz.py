@@ -73,12 +73,12 @@ def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save:
     return fig
 
 
-def save_figure(fig, target: str | os.PathLike, dpi: int = 110):
+def save_figure(fig, dest: str | os.PathLike, dpi: int = 110):
     from .artifacts import atomic_path
 
-    with atomic_path(target) as tmp:
+    with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    return target
+    return dest
 
 
 DETECT_PANELS = (("metrics/mAP50(B)", "val mAP50"), ("metrics/mAP50-95(B)", "val mAP50-95"),

@@ -1,6 +1,6 @@
 """Atomic writes: a file is either the old one or the complete new one, never half of it.
 
-Data goes to a temporary file in the destination folder and is renamed over the target, so an
+Data goes to a temporary file in the destination folder and is renamed over the dest, so an
 interrupted run never leaves a half-written model, record or picture that a later step trusts.
 Standard library only (the board runs it too).
 """
@@ -18,63 +18,63 @@ from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it is renamed over ``target``.
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success it is renamed over ``dest``.
 
     Tools that insist on writing to a path themselves (torch.onnx.export, cv2.imwrite,
     matplotlib's savefig) write to the yielded path. If the block raises, the temporary
-    file is removed and ``target`` is left exactly as it was.
+    file is removed and ``dest`` is left exactly as it was.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = target.suffix if suffix is None else suffix
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    suffix = dest.suffix if suffix is None else suffix
     # keep the real suffix: cv2.imwrite and friends choose the format from it
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.tmp.", suffix=suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.tmp.", suffix=suffix, dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if not tmp_path.exists() or tmp_path.stat().st_size == 0:
-            raise IOError(f"nothing was written for {target}")
-        os.replace(tmp_path, target)
+            raise IOError(f"nothing was written for {dest}")
+        os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def commit(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Move a finished temporary file or folder (made next to ``target``) over ``target`` in one rename.
+def commit(tmp: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Move a finished temporary file or folder (made next to ``dest``) over ``dest`` in one rename.
 
     For writers that stream into their own temporary file (a video) and for whole folders (a deploy bundle,
-    a copy fetched from a board): a folder already at ``target`` is removed first, so a reader sees the old
+    a copy fetched from a board): a folder already at ``dest`` is removed first, so a reader sees the old
     complete folder or the new one.
     """
-    tmp, target = Path(tmp), Path(target)
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    elif tmp.is_dir() and (target.exists() or target.is_symlink()):
-        target.unlink()
-    os.replace(tmp, target)  # a file over a file: replaced in place
-    return target
+    tmp, dest = Path(tmp), Path(dest)
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif tmp.is_dir() and (dest.exists() or dest.is_symlink()):
+        dest.unlink()
+    os.replace(tmp, dest)  # a file over a file: replaced in place
+    return dest
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(dest) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-    return Path(target)
+    return Path(dest)
 
 
-def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(target, text.encode("utf-8"))
+def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(dest, text.encode("utf-8"))
 
 
-def atomic_copy(src: str | os.PathLike, target: str | os.PathLike) -> Path:
-    with atomic_path(target) as tmp:
+def atomic_copy(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
-    return Path(target)
+    return Path(dest)
 
 
 def jsonable(o: Any) -> Any:
@@ -92,5 +92,5 @@ def jsonable(o: Any) -> Any:
     return o
 
 
-def write_json(target: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(target, json.dumps(jsonable(obj), indent=2, sort_keys=False) + "\n")
+def write_json(dest: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(dest, json.dumps(jsonable(obj), indent=2, sort_keys=False) + "\n")

@@ -100,12 +100,12 @@ def test_adb_no_device_with_the_real_adb_server():
         device.AdbDevice(port=port)
 
 
-def test_parse_ssh_target():
-    assert device.parse_ssh_target("radxa@rock5b.local:2222") == ("radxa", "rock5b.local", 2222)
-    assert device.parse_ssh_target("192.168.1.50") == ("root", "192.168.1.50", 22)
+def test_parse_ssh_address():
+    assert device.parse_ssh_address("radxa@rock5b.local:2222") == ("radxa", "rock5b.local", 2222)
+    assert device.parse_ssh_address("192.168.1.50") == ("root", "192.168.1.50", 22)
     for bad in ("root@", "a@b@c", "host:port", "root@host:70000", "two words"):
         with pytest.raises(ValueError, match="is not user@host"):
-            device.parse_ssh_target(bad)
+            device.parse_ssh_address(bad)
 
 
 def test_run_on_board_checks_the_runtime_before_pushing(ssh, sshd, tmp_path):
