@@ -104,7 +104,7 @@ def stock_head_advised(onnx, int8_cfg: BuildConfig, es: EvalSet, dataset, out_di
     cls = part(sim, slice(4, None))
     f, q = mean_ap(ref), mean_ap(sim)
     return {"head": "stock (DFL inside), rule disabled", "disable_rules": res["disable_rules"],
-            "float mAP50": f["mAP50"], "mAP50": q["mAP50"], "mAP50_95": q["mAP50_95"],
+            "float_mAP50": f["mAP50"], "mAP50": q["mAP50"], "mAP50_95": q["mAP50_95"],
             "box_rows_cosine": round(cosine(part(ref, slice(0, 4)), part(sim, slice(0, 4))), 6),
             "cls_rows_cosine": round(cosine(part(ref, slice(4, None)), cls), 6),
             "cls_distinct_above_0.01": int(len(np.unique(cls[cls > 0.01]))),
@@ -122,12 +122,12 @@ def silu_vs_relu(map_rows: list[dict], outs: dict, names) -> dict:
     for v in outs:
         cls = cls_values(outs[v]["int8"], names)
         f, q, h = map_row(map_rows, v, "onnx"), map_row(map_rows, v, "RKNN INT8"), map_row(map_rows, v, "RKNN FP16")
-        side[v] = {"float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "float mAP50-95": f["mAP50_95"],
-                   "INT8 mAP50-95": q["mAP50_95"], "INT8 .rknn MB": q["rknn_MB"], "FP16 .rknn MB": h["rknn_MB"],
-                   "INT8 class-score distinct values": int(len(np.unique(cls))),
-                   "INT8 class scores > 0.01": int((cls > 0.01).sum()),
-                   "share of class scores at 0.5": round(float((np.abs(cls - 0.5) < 1e-6).mean()), 5),
-                   "min cls-output cosine": lowest_cosine(q["cosine"], "cls")}
+        side[v] = {"float_mAP50": f["mAP50"], "int8_mAP50": q["mAP50"], "float_mAP50_95": f["mAP50_95"],
+                   "int8_mAP50_95": q["mAP50_95"], "int8_rknn_MB": q["rknn_MB"], "fp16_rknn_MB": h["rknn_MB"],
+                   "int8_cls_distinct": int(len(np.unique(cls))),
+                   "int8_cls_above_0_01": int((cls > 0.01).sum()),
+                   "cls_share_at_0_5": round(float((np.abs(cls - 0.5) < 1e-6).mean()), 5),
+                   "min_cls_cosine": lowest_cosine(q["cosine"], "cls")}
     return side
 
 
@@ -247,20 +247,20 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                                       rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
                                       workdir=Path(out_dir) / "work")
                 by_other = {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
-                            "INT8 mAP50": t["mAP50"], "min cls cosine": lowest_cosine(t["cosine"], "cls")}
+                            "int8_mAP50": t["mAP50"], "min_cls_cosine": lowest_cosine(t["cosine"], "cls")}
             except ToolkitError as e:
                 by_other = {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
         rows.append({"model": m["model"], "epochs": m["epochs"], "parameters": m["parameters"],
                      **depthwise_convs(m["onnx"]),
-                     "float mAP50": f["mAP50"], "INT8 mAP50": q["mAP50"], "INT8 Δ mAP50": round(q["mAP50"] - f["mAP50"], 4),
-                     "float mAP50-95": f["mAP50_95"], "INT8 mAP50-95": q["mAP50_95"],
-                     "FP16 .rknn MB": h["rknn_MB"], "INT8 .rknn MB": q["rknn_MB"],
-                     "min box cosine": lowest_cosine(cos, "box"),
-                     "min cls cosine": lowest_cosine(cos, "cls"),
-                     "INT8 cosine": cos, "config": cfg.name,
-                     "other_method": {"method": other_cfg.method, "config": other_cfg.name, "INT8 mAP50": o["mAP50"],
-                                      "INT8 mAP50-95": o["mAP50_95"],
-                                      "min cls cosine": lowest_cosine(o["cosine"], "cls")},
+                     "float_mAP50": f["mAP50"], "int8_mAP50": q["mAP50"], "int8_delta_mAP50": round(q["mAP50"] - f["mAP50"], 4),
+                     "float_mAP50_95": f["mAP50_95"], "int8_mAP50_95": q["mAP50_95"],
+                     "fp16_rknn_MB": h["rknn_MB"], "int8_rknn_MB": q["rknn_MB"],
+                     "min_box_cosine": lowest_cosine(cos, "box"),
+                     "min_cls_cosine": lowest_cosine(cos, "cls"),
+                     "int8_cosine": cos, "config": cfg.name,
+                     "other_method": {"method": other_cfg.method, "config": other_cfg.name, "int8_mAP50": o["mAP50"],
+                                      "int8_mAP50_95": o["mAP50_95"],
+                                      "min_cls_cosine": lowest_cosine(o["cosine"], "cls")},
                      **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {}),
                      **({"other_toolkit": by_other} if by_other else {})})
     return rows, outs

@@ -28,8 +28,8 @@ def channel_order_check(onnx, cfg: BuildConfig, es: EvalSet, ref_outputs, names,
     rows = []
     for order, outs in zip(("RGB", "BGR"), res["outputs"]):
         agree = output_agreement(ref_outputs[:1], [outs], names)
-        rows.append({"input order": order, "min cosine vs onnxruntime": min(a["cosine"] for a in agree),
-                     "cls_prob_s8 cosine": agree[1]["cosine"]})
+        rows.append({"input_order": order, "min_cosine_vs_onnxruntime": min(a["cosine"] for a in agree),
+                     "cls_prob_s8_cosine": agree[1]["cosine"]})
     return rows
 
 
@@ -93,7 +93,7 @@ def add_cpu_softmax(onnx_in, onnx_out, op_type: str = "cstSoftmax") -> list[str]
     return new
 
 
-def trace_npu_module(weights, imgsz: int, target) -> Path:
+def trace_npu_module(weights, imgsz: int, dest) -> Path:
     """``torch.jit.trace`` the patched 9-output module and save it (the toolkit's PyTorch route)."""
     import torch
 
@@ -102,18 +102,18 @@ def trace_npu_module(weights, imgsz: int, target) -> Path:
     module = patch_for_npu(load_model(weights), fuse=True)
     with torch.no_grad():
         traced = torch.jit.trace(module, torch.zeros(1, 3, imgsz, imgsz), check_trace=False)
-    with atomic_path(target, suffix=".pt") as tmp:
+    with atomic_path(dest, suffix=".pt") as tmp:
         traced.save(str(tmp))
-    return Path(target)
+    return Path(dest)
 
 
-def export_concat_head(weights, target, imgsz: int) -> Path:
+def export_concat_head(weights, dest, imgsz: int) -> Path:
     """Export the "naive split" head (boxes and scores in one output) to ONNX."""
     from .export import export_onnx
     from .heads import concat_for_export, load_model
 
     module = concat_for_export(load_model(weights))
-    return export_onnx(module, target, imgsz, names=module.output_names)
+    return export_onnx(module, dest, imgsz, names=module.output_names)
 
 
 def concat_adapter(imgsz: int, nc: int):

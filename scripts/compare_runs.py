@@ -28,6 +28,29 @@ VOLATILE_ENDINGS = ("seconds", "_s", "_ms", "_ms_per_image", "_ms_per_frame", "s
                     "_fps")
 
 
+#: fields renamed since a run was recorded (display words → named fields): compared under the new name
+RENAMED = {"float mAP50": "float_mAP50", "INT8 mAP50": "int8_mAP50", "INT8 Δ mAP50": "int8_delta_mAP50",
+           "float mAP50-95": "float_mAP50_95", "INT8 mAP50-95": "int8_mAP50_95", "FP16 .rknn MB": "fp16_rknn_MB",
+           "INT8 .rknn MB": "int8_rknn_MB", "INT8 class-score distinct values": "int8_cls_distinct",
+           "INT8 class scores > 0.01": "int8_cls_above_0_01", "share of class scores at 0.5": "cls_share_at_0_5",
+           "min cls-output cosine": "min_cls_cosine", "min box cosine": "min_box_cosine",
+           "min cls cosine": "min_cls_cosine", "INT8 cosine": "int8_cosine", "input order": "input_order",
+           "min cosine vs onnxruntime": "min_cosine_vs_onnxruntime", "cls_prob_s8 cosine": "cls_prob_s8_cosine",
+           "levels for scores 0..1": "levels_for_scores", "toolkit's step": "toolkit_step", "built here": "built_here",
+           "rebuilt from its yaml, fresh process": "rebuilt_fresh_process",
+           "untrained box px without FIT_BOXES": "box_px_without_fit_boxes",
+           "untrained box px with it (this run)": "box_px_with_fit_boxes", "frames/s": "frames_per_second"}
+
+
+def renamed(value):
+    """``value`` with every renamed field under its current name."""
+    if isinstance(value, dict):
+        return {RENAMED.get(k, k): renamed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [renamed(v) for v in value]
+    return value
+
+
 def volatile(key: str) -> bool:
     k = key.lower()
     return (k in VOLATILE_KEYS or k.endswith(VOLATILE_ENDINGS) or k.startswith(("sim_frames_per_s", "emulated_"))
@@ -71,7 +94,7 @@ def main(argv=None) -> int:
             total += 1
             continue
         out: list[str] = []
-        diff(json.loads(fa.read_text()), json.loads(fb.read_text()), stage, args.tol, out)
+        diff(renamed(json.loads(fa.read_text())), renamed(json.loads(fb.read_text())), stage, args.tol, out)
         print(f"{stage}: {'identical' if not out else f'{len(out)} difference(s)'}")
         for line in out:
             print(f"  {line}")

@@ -21,9 +21,9 @@ def convert_conclusions(m: dict) -> list[dict]:
             f"FP16 on the NPU simulator is float for practical purposes: lowest output cosine {f['min_cosine']}, "
             f"mAP50 {f['mAP50']} vs onnxruntime {o['mAP50']} (Δ {d:+.4f}), {m['detections']['unmatched']} of "
             f"{m['detections']['ref']} detections unmatched."},
-           {"id": "channel_order", "value": bgr["min cosine vs onnxruntime"], "text":
+           {"id": "channel_order", "value": bgr["min_cosine_vs_onnxruntime"], "text":
             f"Feeding BGR where the model expects RGB drops the lowest output cosine from "
-            f"{rgb['min cosine vs onnxruntime']} to {bgr['min cosine vs onnxruntime']}: nothing crashes, the numbers are "
+            f"{rgb['min_cosine_vs_onnxruntime']} to {bgr['min_cosine_vs_onnxruntime']}: nothing crashes, the numbers are "
             "just wrong. The board's input must be RGB, as the build's mean/std assume."}]
     ok = [r for r in m["targets"] if r.get("built")]
     out.append({"id": "targets_fp16", "value": [r["target"] for r in ok], "text":
@@ -45,7 +45,7 @@ def convert_conclusions(m: dict) -> list[dict]:
 
 def checks(m: dict) -> list[dict]:
     """The stage's key expectations, read from its record."""
-    rgb = m["channel_order"][0]["min cosine vs onnxruntime"]
+    rgb = m["channel_order"][0]["min_cosine_vs_onnxruntime"]
     return [check("fp16_cosine", m["fp16"]["min_cosine"] > FP16_COSINE, f"FP16 vs onnxruntime: lowest cosine "
                    f"{m['fp16']['min_cosine']}", "check mean/std (0, 255) and that the toolkit is 2.5.0; a cosine "
                    "well below 1 in FP16 means the graph was changed, not rounded"),
@@ -60,7 +60,7 @@ def headline(m: dict) -> dict:
             "fp16_unmatched_detections": m["detections"]["unmatched"], "fp16_rknn_MB": fp16["rknn_MB"],
             "torchscript_min_cosine": min(a["cosine"] for a in m["torchscript"]["vs_onnx_route"]),
             "stock_cut_min_cosine": m["stock_cut"]["min_cosine"],
-            "rgb_is_right": order[0]["min cosine vs onnxruntime"] > order[1]["min cosine vs onnxruntime"]}
+            "rgb_is_right": order[0]["min_cosine_vs_onnxruntime"] > order[1]["min_cosine_vs_onnxruntime"]}
 
 
 STAGE = Stage("04_convert", inputs={"onnx": ('03_export', 'onnx'), "variants": ('01_train', 'variants'), "imgsz": ('03_export', 'imgsz'), "data_yaml": ('01_train', 'data_yaml')},

@@ -33,29 +33,29 @@ def relu_int8_drop(map_rows: list[dict]) -> dict:
 
 def silu_collapse(side: dict) -> dict:
     s, r = side["silu"], side["relu"]
-    share = s["share of class scores at 0.5"]
+    share = s["cls_share_at_0_5"]
     collapsed = share > COLLAPSE_SHARE
     return {"id": "silu_collapse", "value": share, "holds": collapsed, "text":
             (f"SiLU INT8 class scores **collapsed**: {share:.1%} of them sit at 0.5." if collapsed else
              f"The claim that SiLU INT8 scores collapse to 0.5 does **not** reproduce here: {share:.3%} of the "
-             f"SiLU model's INT8 class scores are 0.5, and they keep {s['INT8 class-score distinct values']} "
-             f"distinct values (ReLU: {r['INT8 class-score distinct values']}). With the patched head the class "
+             f"SiLU model's INT8 class scores are 0.5, and they keep {s['int8_cls_distinct']} "
+             f"distinct values (ReLU: {r['int8_cls_distinct']}). With the patched head the class "
              "scores have their own output and scale; the collapse was reported for older toolkits and head layouts "
              "that mix scores with other values (section 3 builds the SiLU model with older releases too).")}
 
 
 def relu_smaller(side: dict) -> dict:
     s, r = side["silu"], side["relu"]
-    ratio = 1 - r["INT8 .rknn MB"] / s["INT8 .rknn MB"]
+    ratio = 1 - r["int8_rknn_MB"] / s["int8_rknn_MB"]
     claim = "" if abs(ratio - BLOG_SIZE_SAVING) < SIZE_TOLERANCE else ", not the 26.6 % one blog reports"
     return {"id": "relu_smaller", "value": round(ratio, 4), "text":
-            f"The ReLU INT8 model is {ratio:.1%} smaller than the SiLU one ({r['INT8 .rknn MB']} vs "
-            f"{s['INT8 .rknn MB']} MB){claim}: the two have exactly the same weights, so the difference is in the layers "
+            f"The ReLU INT8 model is {ratio:.1%} smaller than the SiLU one ({r['int8_rknn_MB']} vs "
+            f"{s['int8_rknn_MB']} MB){claim}: the two have exactly the same weights, so the difference is in the layers "
             "the toolkit makes of each activation (the fusion finding below)."}
 
 
 def int8_loss_by_activation(side: dict) -> dict:
-    d = {v: side[v]["float mAP50"] - side[v]["INT8 mAP50"] for v in ("relu", "silu")}
+    d = {v: side[v]["float_mAP50"] - side[v]["int8_mAP50"] for v in ("relu", "silu")}
     verdict = "ReLU loses less" if d["relu"] < d["silu"] else "SiLU loses less" if d["silu"] < d["relu"] else "equal"
     return {"id": "int8_loss_by_activation", "value": {v: round(x, 4) for v, x in d.items()},
             "text": f"mAP50 lost to INT8: ReLU {d['relu']:+.4f}, SiLU {d['silu']:+.4f} (positive = lost); {verdict}."}
@@ -91,7 +91,7 @@ def stock_head(attempt: dict, advised: dict | None = None, layout_rows: list[dic
                  f"{advised['cls_distinct_above_0.01']} distinct value{'' if advised['cls_distinct_above_0.01'] == 1 else 's'}"
                  f" above 0.01 (cosine {advised['cls_rows_cosine']}"
                  f", box rows {advised['box_rows_cosine']}) and mAP50 is {advised['mAP50']} (float "
-                 f"{advised['float mAP50']}" + (f"; patched head {p9['mAP50']})." if p9 else ")."))
+                 f"{advised['float_mAP50']}" + (f"; patched head {p9['mAP50']})." if p9 else ")."))
     else:
         text += " The patched head avoids it by moving DFL to the CPU."
     return {"id": "stock_head", "value": False, "text": text,
@@ -127,30 +127,30 @@ def q_zero(analyses: dict) -> dict:
 def model_family(rows: list[dict]) -> dict:
     """06 with ``COMPARE_RUN``: which model INT8 hurts more, and whether the depthwise class branch shows it."""
     a, b = rows
-    loss = {r["model"]: round(r["float mAP50"] - r["INT8 mAP50"], 4) for r in rows}
+    loss = {r["model"]: round(r["float_mAP50"] - r["int8_mAP50"], 4) for r in rows}
     dw = max(rows, key=lambda r: r["depthwise_convs"])
     other = a if dw is b else b
-    worse_cls = dw["min cls cosine"] < other["min cls cosine"]
+    worse_cls = dw["min_cls_cosine"] < other["min_cls_cosine"]
     text = (f"Same INT8 settings ({a['config']}): {a['model']} loses {loss[a['model']]:+.4f} mAP50 to INT8 "
-            f"(float {a['float mAP50']} → {a['INT8 mAP50']}), {b['model']} {loss[b['model']]:+.4f} "
-            f"({b['float mAP50']} → {b['INT8 mAP50']}); INT8 files {a['INT8 .rknn MB']} vs {b['INT8 .rknn MB']} MB. ")
+            f"(float {a['float_mAP50']} → {a['int8_mAP50']}), {b['model']} {loss[b['model']]:+.4f} "
+            f"({b['float_mAP50']} → {b['int8_mAP50']}); INT8 files {a['int8_rknn_MB']} vs {b['int8_rknn_MB']} MB. ")
     if dw["depthwise_convs"] and dw["depthwise_convs"] != other["depthwise_convs"]:
         text += (f"{dw['model']} has {dw['depthwise_convs']} depthwise convolutions ({other['model']}: "
-                 f"{other['depthwise_convs']}); its lowest class-output INT8 cosine is {dw['min cls cosine']} vs "
-                 f"{other['min cls cosine']}: the depthwise class branch "
+                 f"{other['depthwise_convs']}); its lowest class-output INT8 cosine is {dw['min_cls_cosine']} vs "
+                 f"{other['min_cls_cosine']}: the depthwise class branch "
                  + ("does quantize worse here, as the toolkit's tutorial warns." if worse_cls else
                     "does **not** quantize worse here, whatever the toolkit's tutorial warns."))
     value = {"int8_loss": loss, "cls_cosine_worse_with_depthwise": worse_cls}
     per = {r["model"]: r["other_method"] for r in rows if "other_method" in r}
     if len(per) == 2:
         pa, pb = per[a["model"]], per[b["model"]]
-        per_loss = {r["model"]: round(r["float mAP50"] - per[r["model"]]["INT8 mAP50"], 4) for r in rows}
-        per_worse = per[dw["model"]]["min cls cosine"] < per[other["model"]]["min cls cosine"]
+        per_loss = {r["model"]: round(r["float_mAP50"] - per[r["model"]]["int8_mAP50"], 4) for r in rows}
+        per_worse = per[dw["model"]]["min_cls_cosine"] < per[other["model"]]["min_cls_cosine"]
         value["other_method"] = {"method": pa["method"], "int8_loss": per_loss, "cls_cosine_worse_with_depthwise": per_worse}
         text += (f" Per-{pa['method']} INT8 ({pa['config']}"
                  + (", where a depthwise layer's channels share one scale" if pa["method"] == "layer" else "")
                  + f"): {a['model']} loses {per_loss[a['model']]:+.4f} mAP50, {b['model']} {per_loss[b['model']]:+.4f}; "
-                 f"lowest class-output cosine {pa['min cls cosine']} vs {pb['min cls cosine']}: "
+                 f"lowest class-output cosine {pa['min_cls_cosine']} vs {pb['min_cls_cosine']}: "
                  + (f"{dw['model']}'s is the lower one." if per_worse else f"not lower for {dw['model']}."))
     tk = {r["model"]: r["other_toolkit"] for r in rows if r.get("other_toolkit")}
     if tk:
@@ -160,7 +160,7 @@ def model_family(rows: list[dict]) -> dict:
             return ("needs " + ", ".join(rules) + " disabled") if rules else "builds as it is"
         text += (f" On rknn-toolkit2 {next(iter(tk.values()))['toolkit']} (what ultralytics' exporter asks for, "
                  f"because 2.5.0 fails YOLO11 builds): " + "; ".join(
-                     f"{m} " + (f"{rule(t['disable_rules'])}, INT8 mAP50 {t['INT8 mAP50']}" if t["built"] else f"does not build ({t['error']})")
+                     f"{m} " + (f"{rule(t['disable_rules'])}, INT8 mAP50 {t['int8_mAP50']}" if t["built"] else f"does not build ({t['error']})")
                      for m, t in tk.items())
                  + f"; on the pinned {pinned()}: " + "; ".join(
                      f"{r['model']} {rule(r.get('disable_rules'))}" for r in rows) + ".")
@@ -264,7 +264,7 @@ def silu_hypotheses(analyses: dict, side: dict, toolkit_rows: list[dict] = ()) -
         return (round(xs[0], 5), round(xs[len(xs) // 2], 5)) if xs else (None, None)
     sw = stats(analyses["silu"]["rows"], "exSwish")
     cv = stats(analyses["relu"]["rows"], "Relu")  # the conv + ReLU the toolkit fused: the Relu row holds its error
-    share = side["silu"]["share of class scores at 0.5"]
+    share = side["silu"]["cls_share_at_0_5"]
     tested = [r for r in toolkit_rows if r["model"] == "silu"]
     if tested:
         by_tk = silu_by_toolkit(list(toolkit_rows))
@@ -341,12 +341,12 @@ def headline(m: dict) -> dict:
          "relu_int8_min_cosine": int8["min_cosine"], "stock_head_builds": m["stock_head"]["built"],
          "concat_head_mAP50": layouts[2]["mAP50"], "patched_head_mAP50": layouts[0]["mAP50"]}
     if "silu" in side:
-        h.update(silu_int8_mAP50=side["silu"]["INT8 mAP50"],
-                 silu_share_at_0_5=side["silu"]["share of class scores at 0.5"])
+        h.update(silu_int8_mAP50=side["silu"]["int8_mAP50"],
+                 silu_share_at_0_5=side["silu"]["cls_share_at_0_5"])
     if m.get("stock_head_advised"):
         h["stock_head_advised_mAP50"] = m["stock_head_advised"]["mAP50"]
     if m.get("model_family"):
-        h["family_int8_mAP50_loss"] = {r["model"]: round(r["float mAP50"] - r["INT8 mAP50"], 4) for r in m["model_family"]}
+        h["family_int8_mAP50_loss"] = {r["model"]: round(r["float_mAP50"] - r["int8_mAP50"], 4) for r in m["model_family"]}
     return h
 
 

@@ -81,9 +81,9 @@ def test_01_train_relu(run_dir):
     # the taught failure: a global Conv.default_act builds ReLU once; rebuilt from its yaml elsewhere it is SiLU
     trap = m["default_act_trap"]
     hacked, keyed = trap["Conv.default_act = nn.ReLU()"], trap["activation: nn.ReLU() in the yaml"]
-    assert hacked["built here"] == {"SiLU": 0, "ReLU": 57} and hacked["rebuilt from its yaml, fresh process"] == \
+    assert hacked["built_here"] == {"SiLU": 0, "ReLU": 57} and hacked["rebuilt_fresh_process"] == \
         {"SiLU": 57, "ReLU": 0}
-    assert keyed["built here"] == keyed["rebuilt from its yaml, fresh process"] == {"SiLU": 0, "ReLU": 57}
+    assert keyed["built_here"] == keyed["rebuilt_fresh_process"] == {"SiLU": 0, "ReLU": 57}
     assert "relu.train.log" in relu.get("log_file", "relu.train.log")  # a reused run keeps its older record
     c = _concluded(m, "01_train", ["relu_vs_silu_float", "transplant", "strides_fire"])
     assert c["relu_vs_silu_float"]["value"] == round(silu["mAP50_95"] - relu["mAP50_95"], 4)
@@ -174,7 +174,7 @@ def test_04_convert_rknn(run_dir):
     d = m["detections"]
     assert d["ref"] > 0 and d["unmatched"] <= max(2, 0.05 * d["ref"]), d
     assert m["headline"]["rgb_is_right"] is True
-    assert m["channel_order"][0]["min cosine vs onnxruntime"] > 0.999
+    assert m["channel_order"][0]["min_cosine_vs_onnxruntime"] > 0.999
     assert m["headline"]["torchscript_min_cosine"] > 0.999
     assert len(m["stock_cut"]["outputs"]) == 6 and m["stock_cut"]["min_cosine"] > 0.999
     # the FP16 target table: every RK35xx builds and simulates like the RK3588; RV1103/RV1106 are INT8 only
@@ -209,8 +209,8 @@ def test_05_quantize(run_dir):
     assert m["int8_by_hand_min_cosine"] > 0.9999, m["int8_by_hand_min_cosine"]
     stock, split = m["int8_levels"]["stock head: boxes (px) + class scores"], \
         m["int8_levels"]["9-output head: stride-8 class scores"]
-    assert stock["max"] > SMALL["IMGSZ"] * 0.9 and stock["levels for scores 0..1"] < 1 < 100 < split["levels for scores 0..1"]
-    assert abs(split["toolkit's step"] / split["scale"] - 1) < 0.01, split
+    assert stock["max"] > SMALL["IMGSZ"] * 0.9 and stock["levels_for_scores"] < 1 < 100 < split["levels_for_scores"]
+    assert abs(split["toolkit_step"] / split["scale"] - 1) < 0.01, split
     for t in (stock, split):
         assert t["scale"] == pytest.approx((t["max"] - t["min"]) / 255) and -128 <= t["zero_point"] <= 127
     ship = m["ship"]
@@ -281,7 +281,7 @@ def test_06_analyze(run_dir):
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
     assert check["id"] == "int8_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
-    assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["share of class scores at 0.5"]
+    assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["cls_share_at_0_5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50
     # the graph the NPU runs (the build's layer table): SiLU fused into its convolutions, like ReLU
     assert c["fusion"]["value"]["built_silu"]["ConvExSwish"] > 50 and c["fusion"]["value"]["built_relu"]["ConvRelu"] > 40
@@ -395,10 +395,10 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     assert rows["yolo11n"]["depthwise_convs"] > 0 and rows["yolov8n"]["depthwise_convs"] == 0
     assert rows["yolo11n"]["parameters"] < rows["yolov8n"]["parameters"]
     for r in rows.values():
-        assert len(r["INT8 cosine"]) == 9 and r["min box cosine"] > 0.99 and 2 < r["INT8 .rknn MB"] < 6, r
-        assert r["INT8 Δ mAP50"] == round(r["INT8 mAP50"] - r["float mAP50"], 4)
+        assert len(r["int8_cosine"]) == 9 and r["min_box_cosine"] > 0.99 and 2 < r["int8_rknn_MB"] < 6, r
+        assert r["int8_delta_mAP50"] == round(r["int8_mAP50"] - r["float_mAP50"], 4)
         o = r["other_method"]  # the other granularity, built and measured too
-        assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min cls cosine"] <= 1, o
+        assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min_cls_cosine"] <= 1, o
     assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
     # the same builds by rknn-toolkit2 2.3.2, what ultralytics' exporter asks for (it says 2.5.0 fails YOLO11)
     for r in rows.values():
@@ -408,7 +408,7 @@ def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
     found = m["conclusions"][-1]
     assert found["id"] == "model_family" and "different epochs" not in found["text"]
     assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]
-    assert found["value"]["int8_loss"] == {k: round(r["float mAP50"] - r["INT8 mAP50"], 4) for k, r in rows.items()}
+    assert found["value"]["int8_loss"] == {k: round(r["float_mAP50"] - r["int8_mAP50"], 4) for k, r in rows.items()}
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
 
 
@@ -554,8 +554,8 @@ def test_09_every_try_this_figure_is_recorded(run_dir):
     """The figures each notebook's "Try this" box states are the ones its stage recorded, and they say what the box says."""
     t = {stage: artifacts.read_metrics(run_dir, stage)["try_this"] for stage in artifacts.STAGES}
     relu = artifacts.read_metrics(run_dir, "01_train")["variants"]["relu"]
-    assert t["01_train"]["untrained box px without FIT_BOXES"] == {"8": 120, "16": 240, "32": 480}
-    assert t["01_train"]["untrained box px with it (this run)"] == relu["initial_box_px"]
+    assert t["01_train"]["box_px_without_fit_boxes"] == {"8": 120, "16": 240, "32": 480}
+    assert t["01_train"]["box_px_with_fit_boxes"] == relu["initial_box_px"]
     g = SMALL["IMGSZ"]
     gate = t["02_patch"]
     assert gate["cells"] == sum((g // s) ** 2 for s in (8, 16, 32)) and 0 < gate["cells_passing"] < gate["cells"]
@@ -586,6 +586,32 @@ def test_09_no_cell_dumps_a_record(run_dir):
                 d = o.get("data", {})
                 if o.get("output_type") == "execute_result" and set(d) == {"text/plain"}:
                     assert len("".join(d["text/plain"])) < 3000, (path.name, "".join(cell["source"])[:120])
+
+
+def test_09_records_keep_named_fields(run_dir):
+    """No record holds a field under display words (compare_runs' rename map): tables put the words on (columns)."""
+    import importlib.util
+
+    from helpers import columns
+
+    spec = importlib.util.spec_from_file_location("compare_runs", Path(__file__).parents[2] / "scripts" / "compare_runs.py")
+    compare_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_runs)
+    words = set(compare_runs.RENAMED) | set(columns.HEADINGS.values())
+
+    def keys(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield k, where
+                yield from keys(v, f"{where}/{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from keys(v, f"{where}[{i}]")
+
+    recorded = {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("*/metrics.json")}
+    assert {"01_train", "04_convert", "05_quantize", "06_analyze", "07_deploy"} <= set(recorded)
+    found = [(k, w) for stage, m in recorded.items() for k, w in keys(m, stage) if k in words]
+    assert not found, found[:5]
 
 
 def test_09_every_figure_has_a_caption(run_dir):

@@ -54,8 +54,8 @@ def test_depthwise_convs_counts_one_input_channel_per_filter(tmp_path):
 
 
 def _row(model, dw, fq, cls, epochs=40):
-    return {"model": model, "depthwise_convs": dw, "float mAP50": fq[0], "INT8 mAP50": fq[1], "INT8 .rknn MB": 3.0,
-            "min cls cosine": cls, "epochs": epochs, "config": "int8_normal_channel"}
+    return {"model": model, "depthwise_convs": dw, "float_mAP50": fq[0], "int8_mAP50": fq[1], "int8_rknn_MB": 3.0,
+            "min_cls_cosine": cls, "epochs": epochs, "config": "int8_normal_channel"}
 
 
 @pytest.mark.parametrize("cls11, worse", [(0.95, True), (0.999, False)])
@@ -74,8 +74,8 @@ def test_model_family_finding_warns_about_unequal_training():
 def test_model_family_finding_adds_the_other_granularity():
     rows = [_row("yolov8n", 0, (0.8, 0.79), 0.99), _row("yolo11n", 20, (0.8, 0.78), 0.995)]
     for r, (q, cls) in zip(rows, ((0.77, 0.98), (0.6, 0.9))):
-        r["other_method"] = {"method": "layer", "config": "int8_normal_layer", "INT8 mAP50": q, "INT8 mAP50-95": q / 2,
-                             "min cls cosine": cls}
+        r["other_method"] = {"method": "layer", "config": "int8_normal_layer", "int8_mAP50": q, "int8_mAP50_95": q / 2,
+                             "min_cls_cosine": cls}
     f = findings.model_family(rows)
     assert f["holds"] is False  # per-channel: the depthwise model's class cosine is the better one
     assert f["value"]["other_method"] == {"method": "layer", "int8_loss": {"yolov8n": 0.03, "yolo11n": 0.2},

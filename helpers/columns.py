@@ -1,0 +1,73 @@
+"""Records keep named fields; tables show them under words.
+
+A stage's record (``metrics.json``) is read by code: its conclusions, its checks, the chain test,
+the next notebook. Its fields are names (``int8_mAP50``, ``cls_share_at_0_5``). The tables a
+notebook shows are read by people: :func:`frame` builds the DataFrame and gives each field its
+heading from :data:`HEADINGS` (a field without one keeps its name).
+"""
+
+from __future__ import annotations
+
+#: field name → the heading a table shows it under
+HEADINGS = {
+    # float vs INT8, per model (06: SiLU vs ReLU, model family)
+    "float_mAP50": "float mAP50",
+    "int8_mAP50": "INT8 mAP50",
+    "int8_delta_mAP50": "INT8 Δ mAP50",
+    "float_mAP50_95": "float mAP50-95",
+    "int8_mAP50_95": "INT8 mAP50-95",
+    "fp16_rknn_MB": "FP16 .rknn MB",
+    "int8_rknn_MB": "INT8 .rknn MB",
+    "int8_cls_distinct": "INT8 class-score distinct values",
+    "int8_cls_above_0_01": "INT8 class scores > 0.01",
+    "cls_share_at_0_5": "share of class scores at 0.5",
+    "min_box_cosine": "min box cosine",
+    "min_cls_cosine": "min cls cosine",
+    "int8_cosine": "INT8 cosine",
+    # 04: channel order
+    "input_order": "input order",
+    "min_cosine_vs_onnxruntime": "min cosine vs onnxruntime",
+    "cls_prob_s8_cosine": "cls_prob_s8 cosine",
+    # 05: INT8 levels by hand
+    "levels_for_scores": "levels for scores 0..1",
+    "toolkit_step": "toolkit's step",
+    # 01: the default_act trap, the initial boxes
+    "built_here": "built here",
+    "rebuilt_fresh_process": "rebuilt from its yaml, fresh process",
+    "initial_box_px": "initial box px (stride: size)",
+    "box_px_without_fit_boxes": "untrained box px without FIT_BOXES",
+    "box_px_with_fit_boxes": "untrained box px with it (this run)",
+    # 07: runner rates
+    "frames_per_second": "frames/s",
+}
+
+
+def heading(field: str) -> str:
+    """The words a table shows ``field`` under (the field itself when it has none)."""
+    return HEADINGS.get(field, field)
+
+
+def headed(df):
+    """``df`` with every column and index label that is a record field shown under its heading."""
+    def rename(label):
+        return tuple(heading(x) if isinstance(x, str) else x for x in label) if isinstance(label, tuple) else \
+            heading(label) if isinstance(label, str) else label
+    df = df.rename(columns=rename, index=rename)
+    if df.index.name:
+        df.index.name = heading(df.index.name)
+    return df
+
+
+def frame(data, index: str | None = None, drop=(), transpose: bool = False):
+    """A DataFrame of records (rows, or a dict of columns), fields under their headings.
+
+    ``index`` names the field to index by, ``drop`` the fields to leave out, ``transpose`` flips it.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(data)
+    if drop:
+        df = df.drop(columns=[c for c in drop if c in df.columns], index=[c for c in drop if c in df.index])
+    if index:
+        df = df.set_index(index)
+    return headed(df.T if transpose else df)

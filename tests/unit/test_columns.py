@@ -1,0 +1,24 @@
+"""Records keep named fields; tables show them under words (helpers.columns)."""
+
+from helpers import columns
+
+
+def test_a_table_of_records_shows_every_known_field_under_its_heading():
+    rows = [{"model": "yolov8n", "int8_mAP50": 0.88, "cls_share_at_0_5": 0.0, "config": "x"},
+            {"model": "yolo11n", "int8_mAP50": 0.87, "cls_share_at_0_5": 0.1, "config": "y"}]
+    df = columns.frame(rows, index="model", drop=["config"])
+    assert list(df.columns) == ["INT8 mAP50", "share of class scores at 0.5"]
+    assert df.index.name == "model" and df.loc["yolo11n", "INT8 mAP50"] == 0.87
+
+
+def test_a_dict_of_columns_is_headed_on_its_index_too_and_unknown_fields_keep_their_name():
+    side = {"relu": {"float_mAP50": 0.9, "odd_field": 1}, "silu": {"float_mAP50": 0.8, "odd_field": 2}}
+    df = columns.frame(side)
+    assert list(df.index) == ["float mAP50", "odd_field"] and list(df.columns) == ["relu", "silu"]
+    assert list(columns.frame(side, transpose=True).columns) == ["float mAP50", "odd_field"]
+
+
+def test_every_heading_is_words_and_every_field_a_name():
+    for field, words in columns.HEADINGS.items():
+        assert field.isidentifier(), field
+        assert words != field and len(set(columns.HEADINGS.values())) == len(columns.HEADINGS), words
