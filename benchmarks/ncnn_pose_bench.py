@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
 
-    from helpers import ncnn_export, offline, pose, pose_eval
+    from helpers import ncnn_export, offline, pose_head, pose_eval
     from helpers.activations import build_model, parse_model, write_model_yaml
 
     family, scale = parse_model(args.model)
@@ -32,7 +32,7 @@ def main() -> None:
         params = {}
         for act in ("relu", "silu"):
             m = build_model(write_model_yaml(d, act, scale, nc=1, family=family), 1, (9, 3)).eval()
-            params[act] = ncnn_export.export_ncnn(pose.patch_pose(m, "ncnn", fuse=True), Path(d), args.imgsz, act)
+            params[act] = ncnn_export.export_ncnn(pose_head.patch_pose(m, "ncnn", fuse=True), Path(d), args.imgsz, act)
         print(f"{args.model} at {args.imgsz} px, ncnn, fp16 weights; fused ReLU convolutions: "
               f"{params['relu']['fused']}, SiLU Swish layers: {params['silu']['census_ncnn'].get('Swish', 0)}")
         for row in pose_eval.relu_vs_silu_latency(params["relu"]["param"], params["silu"]["param"], args.imgsz,

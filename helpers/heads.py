@@ -52,7 +52,7 @@ def _detect_layer(model: nn.Module, kinds=("Detect",)) -> nn.Module:
     det = model.model[-1]
     if type(det).__name__ not in kinds:
         raise TypeError(f"expected a model ending in {' or '.join(kinds)}, got {type(det).__name__}: "
-                        + ("a pose model goes through helpers.pose (notebook 08)" if type(det).__name__ == "Pose"
+                        + ("a pose model goes through helpers.pose_head (notebook 08)" if type(det).__name__ == "Pose"
                            else "segment/OBB heads need their own patch"))
     return det
 

@@ -19,7 +19,7 @@ def export_pose_onnx(weights, out_dir, imgsz: int) -> dict:
     """The trained pose model's two heads as ONNX (``rknn`` and ``ncnn`` layouts), checked."""
     from .export import export_onnx
     from .heads import load_model
-    from .pose import patch_pose
+    from .pose_head import patch_pose
 
     base = load_model(weights)
     return {layout: str(export_onnx(patch_pose(base, layout, fuse=True), Path(out_dir) / f"pose_{layout}.onnx", imgsz))
@@ -143,7 +143,7 @@ def torch_outputs(weights, es: EvalSet, layout: str = "rknn") -> list:
     import torch
 
     from .heads import load_model
-    from .pose import patch_pose
+    from .pose_head import patch_pose
 
     m = patch_pose(load_model(weights), layout, fuse=True)
     with torch.no_grad():
@@ -192,7 +192,7 @@ def pose_bundle(out_dir, rknn, onnx, ncnn: dict, calibration_txt, info, imgsz: i
     says ``task: pose``, the keypoint shape, the skeleton and where the ncnn model is; ``samples`` val images
     and their self-test reference (``run.py --selftest``)."""
     from .deploy import add_samples, build_bundle
-    from .pose import pose_output_names
+    from .pose_head import pose_output_names
 
     bundle = build_bundle(out_dir, rknn, onnx, calibration_txt, info.names, imgsz, conf, iou, target=target,
                           output_names=pose_output_names("rknn"),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import pose
+from helpers import pose_head
 from helpers.activations import build_model, write_model_yaml
 from helpers.board import pose as bpose
 from helpers.synthetic_pose import FLIP_IDX, PoseSynthConfig, generate_pose_synthetic
@@ -41,12 +41,12 @@ def test_both_layouts_carry_the_same_numbers(pose_checkpoint):
     m = load_model(pose_checkpoint)
     x = torch.rand(1, 3, IMGSZ, IMGSZ)
     with torch.no_grad():
-        rk = [o.numpy() for o in pose.patch_pose(m, "rknn")(x)]
-        nc = [o.numpy() for o in pose.patch_pose(m, "ncnn")(x)]
+        rk = [o.numpy() for o in pose_head.patch_pose(m, "rknn")(x)]
+        nc = [o.numpy() for o in pose_head.patch_pose(m, "ncnn")(x)]
         stock = m(x)[0][0].numpy().T
     assert [o.shape for o in nc] == [(1, IMGSZ // s, IMGSZ // s, 1 + 64 + 27) for s in (8, 16, 32)]
     assert len(rk) == 12 and rk[3].shape == (1, 27, IMGSZ // 8, IMGSZ // 8)
-    a, b = pose.decode_dense_pose(rk, IMGSZ, KPT, 1, "rknn"), pose.decode_dense_pose(nc, IMGSZ, KPT, 1, "ncnn")
+    a, b = pose_head.decode_dense_pose(rk, IMGSZ, KPT, 1, "rknn"), pose_head.decode_dense_pose(nc, IMGSZ, KPT, 1, "ncnn")
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, atol=1e-4)
     # ... and what ultralytics' own Pose head decodes: boxes, scores, keypoints (x, y, sigmoid visibility)
@@ -59,7 +59,7 @@ def test_both_layouts_carry_the_same_numbers(pose_checkpoint):
 
 @pytest.mark.parametrize("layout", ["rknn", "ncnn"])
 def test_patched_head_and_decoder_equal_ultralytics_predict(pose_checkpoint, pose_images, tmp_path, layout):
-    r = pose.pose_parity(pose_checkpoint, pose_images, IMGSZ, layout, conf=0.5, iou=0.45, run_dir=tmp_path)
+    r = pose_head.pose_parity(pose_checkpoint, pose_images, IMGSZ, layout, conf=0.5, iou=0.45, run_dir=tmp_path)
     assert r["images"] == 3 and r["final_ultralytics"] > 10, r  # compared something
     assert r["final_unmatched"] == 0 and r["final_ours"] == r["final_ultralytics"], r
     assert r["dense_max_box_diff_px"] < 1e-2 and r["dense_max_kpt_diff_px"] < 1e-2 and r["dense_max_score_diff"] < 1e-5
@@ -106,7 +106,7 @@ def test_ncnn_export_fuses_relu_and_runs_like_torch(pose_checkpoint, tmp_path):
     from helpers.heads import load_model
     from helpers.parity import cosine
 
-    model = pose.patch_pose(load_model(pose_checkpoint), "ncnn", fuse=True)
+    model = pose_head.patch_pose(load_model(pose_checkpoint), "ncnn", fuse=True)
     r = ncnn_export.export_ncnn(model, tmp_path, IMGSZ, "relu_pose")
     assert r["census_pnnx"]["nn.ReLU"] == 63 and r["census_pnnx"]["nn.Conv2d"] == 72 and r["unmapped_params"] == 0
     assert "ReLU" not in r["census_ncnn"] and r["fused"] == {"ReLU": 63}
@@ -122,7 +122,7 @@ def test_ncnn_export_fuses_relu_and_runs_like_torch(pose_checkpoint, tmp_path):
         assert [o.shape for o in out] == [o.shape for o in ref]
         assert min(cosine(a, b) for a, b in zip(ref, out)) > 0.9999
     silu = build_model(write_model_yaml(tmp_path, "silu", "n", nc=1, family="yolov8-pose"), 1, KPT).eval()
-    s = ncnn_export.export_ncnn(pose.patch_pose(silu, "ncnn", fuse=True), tmp_path, IMGSZ, "silu_pose")
+    s = ncnn_export.export_ncnn(pose_head.patch_pose(silu, "ncnn", fuse=True), tmp_path, IMGSZ, "silu_pose")
     assert s["census_ncnn"]["Swish"] == 63 and s["fused"] == {}
 
 
