@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .heads import STRIDES, NPUDetectModel, _export_copy, load_model
+from .parity import match_pairs
 
 LAYOUTS = ("rknn", "ncnn")
 #: the proof holds when every detection pairs up and boxes and keypoints agree within this many pixels
@@ -98,28 +99,6 @@ def decode_dense_pose(outs, imgsz: int, kpt_shape, nc: int, layout: str = "rknn"
     return np.concatenate(boxes), np.concatenate(scores).astype(np.float32), np.concatenate(kpts)
 
 
-def _pair(ref_boxes, boxes, ref_classes, classes, ref_scores, scores, iou_min: float = 0.5) -> list[tuple[int, int]]:
-    """One-to-one pairs (reference index, test index): same class, highest IoU first, then closest score
-    (two cells can give the same box once it is clipped to the image; their scores tell them apart)."""
-    from .board.postprocess import box_iou
-
-    if not len(ref_boxes) or not len(boxes):
-        return []
-    iou = box_iou(np.asarray(ref_boxes, np.float32), np.asarray(boxes, np.float32))
-    iou[np.asarray(ref_classes)[:, None] != np.asarray(classes)[None, :]] = -1
-    rank = iou - np.abs(np.asarray(ref_scores, np.float64)[:, None] - np.asarray(scores, np.float64)[None, :])
-    pairs, used_r, used_t = [], set(), set()
-    for flat in np.argsort(-rank, axis=None, kind="stable"):
-        i, j = divmod(int(flat), iou.shape[1])
-        if iou[i, j] < iou_min:
-            continue
-        if i not in used_r and j not in used_t:
-            pairs.append((i, j))
-            used_r.add(i)
-            used_t.add(j)
-    return pairs
-
-
 def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU,
                 run_dir=None) -> dict:
     """The patched pose head + ``board.pose`` against the unpatched model and ultralytics' ``predict``.
@@ -168,7 +147,7 @@ def pose_parity(weights, images, imgsz: int, layout: str = "rknn", conf: float =
         det = postprocess_pose(outs, (imgsz, imgsz), kshape, nc, conf, iou, letterbox=lb, layout=layout)
         rb, rs, rc = r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int)
         rkp = r.keypoints.data.numpy() if r.keypoints is not None else np.zeros((0, *kshape), np.float32)
-        pairs = _pair(rb, det.boxes, rc, det.classes, rs, det.scores)
+        pairs = match_pairs(rb, rs, rc, det.boxes, det.scores, det.classes)
         tot["images"] += 1
         tot["final_ultralytics"] += len(rb)
         tot["final_ours"] += len(det)
