@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 if command -v python3 >/dev/null 2>&1; then python3 scripts/disk_check.py setup tests; fi
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest -ra "$@"
+exec .venv/bin/python -m pytest -ra --durations=25 "$@"   # the 25 slowest tests listed at the end: where CI time goes
