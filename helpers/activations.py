@@ -85,11 +85,11 @@ def write_model_yaml(target_dir: str | os.PathLike, activation: str = "relu", sc
     cfg["activation"] = ACTIVATIONS[activation]
     if nc is not None:
         cfg["nc"] = int(nc)
-    target = Path(target_dir) / f"{model_name(family, scale)}-{activation}.yaml"
+    dest = Path(target_dir) / f"{model_name(family, scale)}-{activation}.yaml"
     header = (f"# Generated from {base.name} of ultralytics (unchanged but for the keys below).\n"
               f"# activation: {ACTIVATIONS[activation]} is applied to every Conv block and saved in checkpoints.\n")
-    atomic_write_text(target, header + yaml.safe_dump(cfg, sort_keys=False))
-    return target
+    atomic_write_text(dest, header + yaml.safe_dump(cfg, sort_keys=False))
+    return dest
 
 
 def build_model(model_yaml: str | os.PathLike, nc: int, kpt_shape=None):

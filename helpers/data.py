@@ -48,13 +48,13 @@ class DatasetInfo:
     def nc(self) -> int:
         return len(self.names)
 
-    def write_resolved_yaml(self, target: str | os.PathLike) -> Path:
+    def write_resolved_yaml(self, dest: str | os.PathLike) -> Path:
         """A copy of data.yaml with absolute paths (what ultralytics is given), written atomically."""
         from .artifacts import atomic_write_text
 
         lists = {}
         for split, files in self.splits.items():
-            lst = Path(target).with_name(f"{Path(target).stem}.{split}.txt")
+            lst = Path(dest).with_name(f"{Path(dest).stem}.{split}.txt")
             atomic_write_text(lst, "".join(f"{f}\n" for f in files))
             lists[split] = str(lst)
         if self.kpt_shape:
@@ -64,7 +64,7 @@ class DatasetInfo:
                                   self.flip_idx or list(range(self.kpt_shape[0])))
         else:
             text = yaml_text(str(self.root), lists["train"], lists["val"], self.names)
-        return atomic_write_text(target, text)
+        return atomic_write_text(dest, text)
 
 
 def label_path_for(image: Path) -> Path:

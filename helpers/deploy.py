@@ -225,16 +225,16 @@ def detections_equal(a: dict, b: dict, box_tol: float = 0.05, score_tol: float =
     return True
 
 
-def write_video(images, target, size=(384, 288), fps: float = 5.0) -> Path:
+def write_video(images, dest, size=(384, 288), fps: float = 5.0) -> Path:
     """A short MP4 made of ``images``, each letterboxed onto ``size`` (width, height): a demo input for the runner."""
     import cv2
 
     from .board.preprocess import letterbox, load_image
 
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
-    with atomic_path(target) as tmp:
+    with atomic_path(dest) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(w), int(h)))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write an MP4 at {tmp}")
@@ -243,7 +243,7 @@ def write_video(images, target, size=(384, 288), fps: float = 5.0) -> Path:
                 writer.write(letterbox(load_image(p), (int(h), int(w)))[0])
         finally:
             writer.release()
-    return Path(target)
+    return Path(dest)
 
 
 def copy_inputs(images, target_dir) -> Path:

@@ -84,10 +84,10 @@ def export_ncnn(module, out_dir: str | os.PathLike, imgsz: int, name: str, fp16:
         raise RuntimeError(f"pnnx failed (exit {res.returncode}) on {traced}:\n  {tail}\nfull log: {log}")
     files = {}
     for ext in ("param", "bin"):  # the deliverables, next to the other artifacts, written atomically
-        target = out_dir / f"{name}.{ext}"
-        with atomic_path(target, suffix=f".{ext}") as tmp:
+        dest = out_dir / f"{name}.{ext}"
+        with atomic_path(dest, suffix=f".{ext}") as tmp:
             shutil.copyfile(f"{stem}.ncnn.{ext}", tmp)
-        files[ext] = str(target)
+        files[ext] = str(dest)
     unmapped = [ln for ln in log.read_text().splitlines() if ln.startswith("ignore ")]
     res = {"param": files["param"], "bin": files["bin"], "bin_MB": round(Path(files["bin"]).stat().st_size / 2**20, 3),
            "fp16_weights": fp16, "census_pnnx": census(f"{stem}.pnnx.param"), "census_ncnn": census(files["param"]),

@@ -59,9 +59,9 @@ def configure_ultralytics(run_dir: str | os.PathLike) -> Path:
     cfg_dir.mkdir(parents=True, exist_ok=True)
     font = _local_font()
     for name in _FONT_NAMES:
-        target = cfg_dir / name
-        if not target.is_file():
-            shutil.copyfile(font, target)
+        dest = cfg_dir / name
+        if not dest.is_file():
+            shutil.copyfile(font, dest)
     base = cfg_dir.parent
     wanted = {
         "sync": False,

@@ -65,14 +65,14 @@ def fit_box_init(model, imgsz: int, max_frac: float = 0.75) -> dict:
     uniform = (reg_max - 1) / 2
     out = {}
     for i, s in enumerate(float(x) for x in det.stride.tolist()):
-        target = min(uniform, max_frac * imgsz / (2 * s))
-        if target < uniform - 1e-6:
-            a = _bins_alpha(target, reg_max)
+        spread = min(uniform, max_frac * imgsz / (2 * s))
+        if spread < uniform - 1e-6:
+            a = _bins_alpha(spread, reg_max)
             conv = det.cv2[i][-1]
             with torch.no_grad():
                 base = float(conv.bias.mean())
                 conv.bias.copy_((base - a * torch.arange(reg_max, dtype=conv.bias.dtype)).repeat(4))
-        out[int(s)] = round(2 * target * s, 1)
+        out[int(s)] = round(2 * spread * s, 1)
     return out
 
 

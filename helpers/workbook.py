@@ -127,9 +127,9 @@ def render_html(executed_notebook: Path, out_dir: Path) -> Path:
 
     nb = nbformat.read(str(executed_notebook), as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    target = Path(out_dir) / (Path(executed_notebook).stem + ".html")
-    atomic_write_text(target, body)
-    return target
+    dest = Path(out_dir) / (Path(executed_notebook).stem + ".html")
+    atomic_write_text(dest, body)
+    return dest
 
 
 def render_index(run_dir: Path) -> Path:
