@@ -45,7 +45,7 @@ from .postprocess import DEFAULT_CONF, DEFAULT_IOU, Detections, batched_nms, pos
 from .preprocess import letterbox
 from .records import read_bundle_config, verify_model_file
 from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
-from .sources import DEFAULT_STALL_S, FrameSource, check_source, iter_files, parse_size, rate_verdict
+from .sources import DEFAULT_STALL_S, FrameSource, check_source, classify, iter_files, parse_size, rate_verdict
 from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 - where the runner's users look for them
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
@@ -214,6 +214,19 @@ def _open_contexts(model_path, s: RunSettings, npu_cores: int) -> tuple[list, di
     return runtimes, large
 
 
+def _warm_up(runtimes, imgsz: int) -> None:
+    """One inference per context on a grey canvas before a live source opens: a runtime's first call allocates and
+    plans (slower than the rest), and that first frame would come late and make the next ones stale (dropped)."""
+    grey = np.full((imgsz, imgsz, 3), 114, np.uint8)
+    for rt in runtimes:
+        try:
+            rt.infer(grey)
+        except BaseException:
+            for r in runtimes:
+                r.close()
+            raise
+
+
 def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: bool, large: dict, decode=None):
     tile = s.tile or (imgsz if s.cascade else 0)
     split = s.cascade_split if s.cascade_split is not None else 0.5 * tile  # objects too big for one tile
@@ -294,6 +307,8 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
     check_source(source)  # a mistyped path is one line before any model is loaded
     require_writable(out_dir)
     runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
+    if classify(source)[1] or s.frames == "newest":  # a live source: its first frame must not wait on a cold runtime
+        _warm_up(runtimes, imgsz)
     decode = make_decoder(cfg, backend)
     work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
     skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
