@@ -255,8 +255,21 @@ def test_05_quantize(run_dir):
     assert (run_dir / "05_quantize" / "calibration_size.png").is_file()
 
 
-def test_06_analyze(run_dir):
-    _execute("06", run_dir)
+@pytest.fixture(scope="session")
+def yolo11_run(run_dir, tmp_path_factory):
+    """MODEL=yolo11n through 01-03 on the chain's dataset, same epochs (about 7 s/epoch): the run 06 compares with
+    (COMPARE_RUN). 06 runs once, with it: the family comparison adds its builds to the one 06 run."""
+    other = tmp_path_factory.mktemp("yolo11_run")
+    data = artifacts.read_metrics(run_dir, "01_train")["data_yaml"]
+    y11 = {**SMALL, "MODEL": "yolo11n", "DATA_YAML": data, "TRAIN_SILU_TWIN": False,
+           "TRANSPLANT_EPOCHS": 0}
+    for number in ("01", "02", "03"):
+        execute(number, other, y11)
+    return other
+
+
+def test_06_analyze(run_dir, yolo11_run):
+    _execute("06", run_dir, COMPARE_RUN=str(yolo11_run))
     _no_unexpected_errors(run_dir, "06_analyze_accuracy.ipynb")
     m = artifacts.read_metrics(run_dir, "06_analyze")
     # the toolkit's accuracy_analysis called by hand gives the helper's layer table
@@ -275,7 +288,7 @@ def test_06_analyze(run_dir):
     ids = [c["id"] for c in m["conclusions"]]
     assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "fusion",
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
-                   "silu_hypotheses", "silu_by_toolkit"]
+                   "silu_hypotheses", "silu_by_toolkit", "model_family"]  # the last one: COMPARE_RUN
     c = {x["id"]: x for x in m["conclusions"]}
     assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]  # re-derived
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
@@ -310,6 +323,41 @@ def test_06_analyze(run_dir):
         assert (run_dir / "06_analyze" / png).is_file()
 
 
+
+def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
+    """06's YOLO11 section, from the one 06 run made with COMPARE_RUN pointing to the YOLO11n run.
+    YOLO11's attention block needs a toolkit graph rule disabled to build."""
+    other = yolo11_run
+    m01 = artifacts.read_metrics(other, "01_train")
+    assert m01["model"] == "yolo11n" and m01["variants"]["relu"]["activation_census"]["SiLU"] == 0
+    assert artifacts.read_metrics(other, "02_patch")["parity_ok"] is True
+    # YOLO11's attention keeps one Softmax in the patched graph: named, a warning, not a stop
+    checks = {c["id"]: c for c in artifacts.read_metrics(other, "03_export")["expectations"]}
+    assert checks["patched_ops"]["ok"] is False and checks["patched_ops"]["stop"] is False, checks
+    m = artifacts.read_metrics(run_dir, "06_analyze")
+    rows = {r["model"]: r for r in m["model_family"]}
+    assert set(rows) == {"yolov8n", "yolo11n"}
+    assert rows["yolo11n"]["depthwise_convs"] > 0 and rows["yolov8n"]["depthwise_convs"] == 0
+    assert rows["yolo11n"]["parameters"] < rows["yolov8n"]["parameters"]
+    for r in rows.values():
+        assert len(r["int8_cosine"]) == 9 and r["min_box_cosine"] > 0.99 and 2 < r["int8_rknn_MB"] < 6, r
+        assert r["int8_delta_mAP50"] == round(r["int8_mAP50"] - r["float_mAP50"], 4)
+        o = r["other_method"]  # the other granularity, built and measured too
+        assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min_cls_cosine"] <= 1, o
+    assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
+    # the same builds by rknn-toolkit2 2.3.2, what ultralytics' exporter asks for (it says 2.5.0 fails YOLO11)
+    for r in rows.values():
+        assert r["other_toolkit"]["toolkit"] == "2.3.2" and r["other_toolkit"]["built"], r["other_toolkit"]
+    assert rows["yolov8n"]["other_toolkit"]["disable_rules"] == [] == rows["yolo11n"]["other_toolkit"]["disable_rules"]
+    assert m["conclusions"][-1]["value"]["other_toolkit"] == {k: r["other_toolkit"]["disable_rules"] for k, r in rows.items()}
+    found = m["conclusions"][-1]
+    assert found["id"] == "model_family" and "different epochs" not in found["text"]
+    assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]
+    assert found["value"]["int8_loss"] == {k: round(r["float_mAP50"] - r["int8_mAP50"], 4) for k, r in rows.items()}
+    assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
+
+
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 def test_07_deploy_board(run_dir, sshd, tmp_path):
     _execute("07", run_dir)
     _no_unexpected_errors(run_dir, "07_deploy_board.ipynb")
@@ -373,44 +421,6 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])
 
 
-def test_06_compares_yolo11_with_yolov8(run_dir, tmp_path_factory):
-    """MODEL=yolo11n through 01-03 on the chain's dataset, same epochs (about 7 s/epoch), then 06 again with
-    COMPARE_RUN pointing to it. YOLO11's attention block needs a toolkit graph rule disabled to build."""
-    other = tmp_path_factory.mktemp("yolo11_run")
-    data = artifacts.read_metrics(run_dir, "01_train")["data_yaml"]
-    y11 = {**SMALL, "MODEL": "yolo11n", "DATA_YAML": data, "TRAIN_SILU_TWIN": False,
-           "TRANSPLANT_EPOCHS": 0}
-    for number in ("01", "02", "03"):
-        execute(number, other, y11)
-    m01 = artifacts.read_metrics(other, "01_train")
-    assert m01["model"] == "yolo11n" and m01["variants"]["relu"]["activation_census"]["SiLU"] == 0
-    assert artifacts.read_metrics(other, "02_patch")["parity_ok"] is True
-    # YOLO11's attention keeps one Softmax in the patched graph: named, a warning, not a stop
-    checks = {c["id"]: c for c in artifacts.read_metrics(other, "03_export")["expectations"]}
-    assert checks["patched_ops"]["ok"] is False and checks["patched_ops"]["stop"] is False, checks
-    _execute("06", run_dir, COMPARE_RUN=str(other))
-    m = artifacts.read_metrics(run_dir, "06_analyze")
-    rows = {r["model"]: r for r in m["model_family"]}
-    assert set(rows) == {"yolov8n", "yolo11n"}
-    assert rows["yolo11n"]["depthwise_convs"] > 0 and rows["yolov8n"]["depthwise_convs"] == 0
-    assert rows["yolo11n"]["parameters"] < rows["yolov8n"]["parameters"]
-    for r in rows.values():
-        assert len(r["int8_cosine"]) == 9 and r["min_box_cosine"] > 0.99 and 2 < r["int8_rknn_MB"] < 6, r
-        assert r["int8_delta_mAP50"] == round(r["int8_mAP50"] - r["float_mAP50"], 4)
-        o = r["other_method"]  # the other granularity, built and measured too
-        assert o["method"] in ("layer", "channel") and o["method"] not in r["config"] and 0 < o["min_cls_cosine"] <= 1, o
-    assert "disable_rules" not in rows["yolov8n"] and rows["yolo11n"]["disable_rules"] == [ATTENTION_RULE]
-    # the same builds by rknn-toolkit2 2.3.2, what ultralytics' exporter asks for (it says 2.5.0 fails YOLO11)
-    for r in rows.values():
-        assert r["other_toolkit"]["toolkit"] == "2.3.2" and r["other_toolkit"]["built"], r["other_toolkit"]
-    assert rows["yolov8n"]["other_toolkit"]["disable_rules"] == [] == rows["yolo11n"]["other_toolkit"]["disable_rules"]
-    assert m["conclusions"][-1]["value"]["other_toolkit"] == {k: r["other_toolkit"]["disable_rules"] for k, r in rows.items()}
-    found = m["conclusions"][-1]
-    assert found["id"] == "model_family" and "different epochs" not in found["text"]
-    assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]
-    assert found["value"]["int8_loss"] == {k: round(r["float_mAP50"] - r["int8_mAP50"], 4) for k, r in rows.items()}
-    assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
-
 
 # 08 with its own small settings: the stick figures, two short trainings (scratch, and from 01's SiLU twin)
 POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
@@ -420,6 +430,7 @@ POSE_FP16_MARGIN = stages.s08_pose.POSE_KEEPS  # ncnn fp16 pose mAP50-95 may tra
 POSE_INT8_MARGIN = stages.s08_pose.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 def test_08_pose(run_dir):
     _execute("08", run_dir, **POSE_SMALL)
     _no_unexpected_errors(run_dir, "08_pose_ncnn.ipynb")
@@ -631,6 +642,7 @@ def test_09_every_figure_has_a_caption(run_dir):
     assert seen >= 15, seen
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 @pytest.mark.parametrize("suite,profile", EMULATED, ids=[f"{s}-{p}" for s, p in EMULATED])
 def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path):
     from helpers.board.compare import describe, match_runs
@@ -675,6 +687,7 @@ def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path)
 STREAM_BOARDS = [("bullseye", "debian", "pose", "ncnn"), ("bookworm", "pip", "detect", "onnx")]
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 @pytest.mark.parametrize("suite,profile,kind,backend", STREAM_BOARDS, ids=[f"{s}-{p}" for s, p, _, _ in STREAM_BOARDS])
 def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, kind, backend, tmp_path):
     """The runner inside the emulated board reads a stream that ffmpeg serves on this PC's 127.0.0.1 (the board shares
@@ -707,6 +720,7 @@ def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, ki
     assert m["ok"] and m["pairs"] > 0, (suite, profile, describe(m), m["unpaired"])
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 @pytest.mark.parametrize("suite", list(emuboard.SUITES))
 def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     """The real rknn-toolkit-lite2 wheel on the emulated board: it constructs, loads the bundle's model, takes the core
@@ -730,6 +744,7 @@ def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     assert "/usr/lib/librknnrt.so is missing" in line and "rknn-toolkit2 2.5.0 release" in line, line
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 def test_09_the_board_checks_read_the_device_tree(run_dir):
     """A board whose device tree names an RK3566 refuses the RK3588 model before the NPU is touched; the version
     script reads the SoC from the same device tree and finds no librknnrt.so."""
@@ -761,6 +776,7 @@ BAD_INPUTS = [  # (what is broken, shell line in the bundle's folder, runner arg
 ]
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 @pytest.mark.parametrize("what,prepare,args,code,ends", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, prepare, args, code, ends, tmp_path):
     from helpers.emuboard.bundle import run_bundle
@@ -774,6 +790,7 @@ def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, pre
         assert "config.json is not readable JSON" in ran.last_line and "copy the bundle again" in ran.last_line
 
 
+@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
 def test_09_an_image_that_does_not_decode_is_skipped_and_named(run_dir, tmp_path):
     from helpers.emuboard.bundle import run_bundle
 

@@ -23,6 +23,7 @@ TINY = {
     "EVAL_IMAGES": 4, "TARGETS": ["rk3588"], "TARGET_IMAGES": 1, "CALIB_COUNT": 30,
     "ALGORITHMS": ["normal"], "METHODS": ["channel"], "HYBRID_LAYERS": 1, "RUN_AUTO_HYBRID": False,
     "CUSTOM_OP_IMAGES": 1, "VIEW_IMAGES": 1, "RUN_MMSE": False, "CALIB_SIZES": [], "BOOTSTRAP": 20, "BATCH_DEMO": 1,
+    "TOOLKITS": [],  # 06: the pinned toolkit only (the main chain builds with the other releases)
     "LARGE_EXPORT": 0,
     "SAMPLE_IMAGES": 2, "CORES": 1, "FRAME_OBJECT_IMAGES": 2, "EMULATED_BOARD": "",  # the main chain covers it
 }
