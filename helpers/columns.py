@@ -48,13 +48,13 @@ def heading(field: str) -> str:
 
 
 def headed(df):
-    """``df`` with every column and index label that is a record field shown under its heading."""
+    """``df`` with every column and index label that is a record field shown under its heading (a MultiIndex
+    is renamed element by element, its level names too)."""
     def rename(label):
-        return tuple(heading(x) if isinstance(x, str) else x for x in label) if isinstance(label, tuple) else \
-            heading(label) if isinstance(label, str) else label
+        return heading(label) if isinstance(label, str) else label
     df = df.rename(columns=rename, index=rename)
-    if df.index.name:
-        df.index.name = heading(df.index.name)
+    df.index.names = [rename(n) for n in df.index.names]
+    df.columns.names = [rename(n) for n in df.columns.names]
     return df
 
 

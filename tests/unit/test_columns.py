@@ -22,3 +22,14 @@ def test_every_heading_is_words_and_every_field_a_name():
     for field, words in columns.HEADINGS.items():
         assert field.isidentifier(), field
         assert words != field and len(set(columns.HEADINGS.values())) == len(columns.HEADINGS), words
+
+
+def test_a_multiindex_is_headed_per_element_and_per_level_name():
+    import pandas as pd
+
+    df = pd.DataFrame([{"model": "relu", "toolkit": "2.5.0", "int8_mAP50": 0.88}]).set_index(["model", "toolkit"])
+    df = columns.headed(df.rename(columns={"int8_mAP50": "float_mAP50"}).T)
+    assert list(df.index) == ["float mAP50"] and list(df.columns) == [("relu", "2.5.0")]
+    assert list(df.columns.names) == ["model", "toolkit"]
+    wide = columns.headed(pd.DataFrame({("float_mAP50", "x"): [1]}))
+    assert list(wide.columns) == [("float mAP50", "x")]
