@@ -2,6 +2,9 @@
 
 Data goes to a temporary file in the destination folder and is renamed over the dest, so an
 interrupted run never leaves a half-written model, record or picture that a later step trusts.
+A new file gets the permissions a plain ``open()`` would give it (0666 less the umask, not the temporary
+file's 0600), a replaced one keeps its own: a report, a record or a bundle stays readable by whoever could
+read it before (a web server, a service user on the board, a class sharing a folder).
 Standard library only (the board runs it too).
 """
 
@@ -12,9 +15,27 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it: set, then restore (done once, at import)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _mode_for(dest: Path, default: int) -> int:
+    """The permissions ``dest`` has now, or ``default`` less the umask when there is none yet."""
+    try:
+        return stat.S_IMODE(os.stat(dest).st_mode)
+    except OSError:
+        return default & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -36,6 +57,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         if not tmp_path.exists() or tmp_path.stat().st_size == 0:
             raise IOError(f"nothing was written for {dest}")
+        os.chmod(tmp_path, _mode_for(dest, 0o666) if dest.is_file() else 0o666 & ~_UMASK)
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
@@ -50,6 +72,8 @@ def commit(tmp: str | os.PathLike, dest: str | os.PathLike) -> Path:
     complete folder or the new one.
     """
     tmp, dest = Path(tmp), Path(dest)
+    if tmp.is_dir():  # a folder made by tempfile.mkdtemp is 0700: give it the mode mkdir would have
+        os.chmod(tmp, _mode_for(dest, 0o777) if dest.is_dir() else 0o777 & ~_UMASK)
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
     elif tmp.is_dir() and (dest.exists() or dest.is_symlink()):
