@@ -57,7 +57,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp_path
         if not tmp_path.exists() or tmp_path.stat().st_size == 0:
             raise IOError(f"nothing was written for {dest}")
-        os.chmod(tmp_path, _mode_for(dest, 0o666) if dest.is_file() else 0o666 & ~_UMASK)
+        os.chmod(tmp_path, _mode_for(dest, 0o666))
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():

@@ -42,6 +42,10 @@ MAP50_FLOOR = 0.15
 ATTENTION_RULE = "fuse_exmatmul_add_mul_exsoftmax13_exmatmul_to_sdpa"  # breaks YOLO11's C2PSA on toolkit 2.5.0  # the small ReLU model must detect; the full defaults reach far more
 
 
+# a test that uses an emulated board waits for the build the session started in the background (conftest.py)
+NEEDS_BOARD = pytest.mark.usefixtures("emulated_boards")
+
+
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
     """A fresh run folder; CHAIN_RUN_DIR reuses an existing one (re-run part of the chain: pytest -k 'test_07 or ...')."""
@@ -326,7 +330,6 @@ def test_06_analyze(run_dir, yolo11_run):
         assert (run_dir / "06_analyze" / png).is_file()
 
 
-
 def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
     """06's YOLO11 section, from the one 06 run made with COMPARE_RUN pointing to the YOLO11n run.
     YOLO11's attention block needs a toolkit graph rule disabled to build."""
@@ -360,7 +363,7 @@ def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 def test_07_deploy_board(run_dir, sshd, tmp_path):
     _execute("07", run_dir)
     _no_unexpected_errors(run_dir, "07_deploy_board.ipynb")
@@ -424,7 +427,6 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])
 
 
-
 # 08 with its own small settings: the stick figures, two short trainings (scratch, and from 01's SiLU twin)
 POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
               "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6,
@@ -433,7 +435,7 @@ POSE_FP16_MARGIN = stages.s08_pose.POSE_KEEPS  # ncnn fp16 pose mAP50-95 may tra
 POSE_INT8_MARGIN = stages.s08_pose.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 def test_08_pose(run_dir):
     _execute("08", run_dir, **POSE_SMALL)
     _no_unexpected_errors(run_dir, "08_pose_ncnn.ipynb")
@@ -645,7 +647,7 @@ def test_09_every_figure_has_a_caption(run_dir):
     assert seen >= 15, seen
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 @pytest.mark.parametrize("suite,profile", EMULATED, ids=[f"{s}-{p}" for s, p in EMULATED])
 def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path):
     from helpers.board.compare import describe, match_runs
@@ -690,7 +692,7 @@ def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path)
 STREAM_BOARDS = [("bullseye", "debian", "pose", "ncnn"), ("bookworm", "pip", "detect", "onnx")]
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 @pytest.mark.parametrize("suite,profile,kind,backend", STREAM_BOARDS, ids=[f"{s}-{p}" for s, p, _, _ in STREAM_BOARDS])
 def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, kind, backend, tmp_path):
     """The runner inside the emulated board reads a stream that ffmpeg serves on this PC's 127.0.0.1 (the board shares
@@ -723,7 +725,7 @@ def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, ki
     assert m["ok"] and m["pairs"] > 0, (suite, profile, describe(m), m["unpaired"])
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 @pytest.mark.parametrize("suite", list(emuboard.SUITES))
 def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     """The real rknn-toolkit-lite2 wheel on the emulated board: it constructs, loads the bundle's model, takes the core
@@ -747,7 +749,7 @@ def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     assert "/usr/lib/librknnrt.so is missing" in line and "rknn-toolkit2 2.5.0 release" in line, line
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 def test_09_the_board_checks_read_the_device_tree(run_dir):
     """A board whose device tree names an RK3566 refuses the RK3588 model before the NPU is touched; the version
     script reads the SoC from the same device tree and finds no librknnrt.so."""
@@ -779,7 +781,7 @@ BAD_INPUTS = [  # (what is broken, shell line in the bundle's folder, runner arg
 ]
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 @pytest.mark.parametrize("what,prepare,args,code,ends", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, prepare, args, code, ends, tmp_path):
     from helpers.emuboard.bundle import run_bundle
@@ -793,7 +795,7 @@ def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, pre
         assert "config.json is not readable JSON" in ran.last_line and "copy the bundle again" in ran.last_line
 
 
-@pytest.mark.usefixtures("emulated_boards")  # the board built in the background, waited for
+@NEEDS_BOARD
 def test_09_an_image_that_does_not_decode_is_skipped_and_named(run_dir, tmp_path):
     from helpers.emuboard.bundle import run_bundle
 

@@ -1,8 +1,12 @@
 import json
+import os
+import stat
+import tempfile
 
 import pytest
 
 from helpers import artifacts
+from helpers.board import atomic
 
 
 def test_atomic_path_keeps_old_file_when_writer_fails(tmp_path):
@@ -55,19 +59,12 @@ def test_unknown_stage_is_an_error(tmp_path):
 
 
 def test_an_atomic_write_gets_the_mode_open_would_give_and_a_replaced_file_keeps_its_own(tmp_path):
-    import os
-    import stat
-
-    from helpers.board import atomic
-
     mask = atomic._UMASK
     new = atomic.write_json(tmp_path / "metrics.json", {"a": 1})  # not mkstemp's 0600
     assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~mask
     os.chmod(new, 0o640)
     atomic.write_json(new, {"a": 2})
     assert stat.S_IMODE(new.stat().st_mode) == 0o640 and json.loads(new.read_text()) == {"a": 2}
-    import tempfile
-
     made = tempfile.mkdtemp(dir=tmp_path)  # 0700, as a bundle or a dataset is made before its rename
     folder = atomic.commit(made, tmp_path / "bundle")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
