@@ -31,3 +31,19 @@ def test_build_config_validates_and_names():
     assert "quant_img_RGB2BGR" not in cfg.config_kwargs()
     with pytest.raises(ValueError, match="rknn_batch_size is 1 or more"):
         config.BuildConfig(rknn_batch_size=0)
+
+
+def test_sweep_builds_mmse_once():
+    """05's sweep: algorithms x methods, and mmse (minutes per build) once, per-channel, when only switched on."""
+    from helpers import builds
+
+    names = lambda cfgs: [c.name for c in cfgs]  # noqa: E731
+    plain = builds.sweep_configs("rk3588", ["normal", "kl_divergence"], ["layer", "channel"])
+    assert names(plain) == ["int8_normal_layer", "int8_normal_channel", "int8_kl_divergence_layer",
+                            "int8_kl_divergence_channel"]
+    on = builds.sweep_configs("rk3588", ["normal", "kl_divergence"], ["layer", "channel"], run_mmse=True)
+    assert names(on) == names(plain) + ["int8_mmse_channel"]
+    assert names(builds.sweep_configs("rk3588", ["normal"], ["layer"], run_mmse=True))[-1] == "int8_mmse_layer"
+    listed = builds.sweep_configs("rk3576", ["normal", "mmse"], ["layer", "channel"], run_mmse=True)
+    assert names(listed) == ["int8_normal_layer", "int8_normal_channel", "int8_mmse_layer", "int8_mmse_channel"]
+    assert {c.target for c in listed} == {"rk3576"}
