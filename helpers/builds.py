@@ -107,20 +107,16 @@ def quant_configs(target: str, algorithms, methods, **common) -> list[BuildConfi
             for a in algorithms for m in methods]
 
 
-#: the one method mmse is swept with when it is only switched on (``RUN_MMSE``): the toolkit's default
-MMSE_METHOD = "channel"
-
-
 def sweep_configs(target: str, algorithms, methods, run_mmse: bool = False) -> list[BuildConfig]:
-    """05's sweep: every algorithm x method, plus mmse once (``run_mmse``) with :data:`MMSE_METHOD`.
+    """05's sweep: every algorithm x method, plus mmse once (``run_mmse``) with the toolkit's default method.
 
-    mmse builds in minutes where normal and kl_divergence take seconds (about 5 min at 320 px on 2
-    cores), so switching it on adds one build, not one per method; list it in ``algorithms`` to sweep
-    it with every method.
+    mmse builds in minutes where normal and kl_divergence take seconds, so switching it on adds one
+    build, not one per method (the default method when it is swept, else the first one swept); list it in
+    ``algorithms`` to sweep it with every method.
     """
     cfgs = quant_configs(target, algorithms, methods)
     if run_mmse and "mmse" not in algorithms:
-        method = MMSE_METHOD if MMSE_METHOD in methods or not methods else methods[0]
+        method = BuildConfig.method if BuildConfig.method in methods or not methods else methods[0]
         cfgs += quant_configs(target, ["mmse"], [method])
     return cfgs
 
