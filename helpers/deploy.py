@@ -37,6 +37,7 @@ BOARD_DIR = Path(__file__).resolve().parent / "board"
 BUNDLE_PACKAGE = "rkdeploy"
 RUN_PY = '''#!/usr/bin/env python3
 """Deploy-bundle runner: python3 run.py --help"""
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rkdeploy.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(bundle_default=str(Path(__file__).resolve().parent)))
+    code = main(bundle_default=str(Path(__file__).resolve().parent))
+    # everything is written and closed by now: end without the interpreter's teardown of the native libraries
+    # (under emulation, onnxruntime 1.32's on Debian 12 crashed there after the results were written)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 '''
 
 

@@ -332,21 +332,22 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
         with fs, OrderedPool(runtimes, work, max_pending=len(runtimes) if fs.mode == "newest" else None) as pool:
             try:
                 for item, frame, det, t in pool.map(fs):
-                    record = {"source": item.name, "index": item.index, "t": round(item.t, 3),
-                              "size": [int(frame.shape[1]), int(frame.shape[0])], "detections": det.to_records(labels)}
-                    if s.save_images or video:
-                        fps = (len(frames) + 1) / max(time.perf_counter() - t_start, 1e-9)
-                        picture = annotate(frame, det, labels, skeleton, fps if video else None)
-                    if s.save_images:
-                        with atomic_path(out_dir / f"{item.name}.jpg") as tmp:
-                            cv2.imwrite(str(tmp), picture)
-                    if video:
-                        video.write(picture)
-                    frames.append(record)
-                    per_frame.append(t)
-                    if log and fs.live and s.progress_s and time.perf_counter() >= next_report:
-                        log(_progress(fs, len(frames), t_start))
-                        next_report += s.progress_s
+                    with WholeFrame():  # the frame's picture, MP4 frame and record, or none of them
+                        record = {"source": item.name, "index": item.index, "t": round(item.t, 3),
+                                  "size": [int(frame.shape[1]), int(frame.shape[0])], "detections": det.to_records(labels)}
+                        if s.save_images or video:
+                            fps = (len(frames) + 1) / max(time.perf_counter() - t_start, 1e-9)
+                            picture = annotate(frame, det, labels, skeleton, fps if video else None)
+                        if s.save_images:
+                            with atomic_path(out_dir / f"{item.name}.jpg") as tmp:
+                                cv2.imwrite(str(tmp), picture)
+                        if video:
+                            video.write(picture)
+                        frames.append(record)
+                        per_frame.append(t)
+                        if log and fs.live and s.progress_s and time.perf_counter() >= next_report:
+                            log(_progress(fs, len(frames), t_start))
+                            next_report += s.progress_s
             except KeyboardInterrupt as e:  # the way a live run is usually ended: what was done is kept, whole
                 fs.stats.stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
         wall = time.perf_counter() - t_start
@@ -429,6 +430,27 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum, frame):
     raise Terminated("SIGTERM")
+
+
+class WholeFrame:
+    """Holds Ctrl-C and SIGTERM while one frame is recorded, then delivers them: a stop cannot land between the MP4's
+    frame and the JSON's record of it. Waiting for a frame stays interruptible (it is outside). Main thread only
+    (Python's rule for signal handlers); elsewhere it does nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.pending, self.old = [], {}
+        if threading.current_thread() is threading.main_thread():
+            self.old = {sig: signal.signal(sig, lambda signum, _f: self.pending.append(signum)) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        if self.pending and kind is None:
+            signal.raise_signal(self.pending[0])  # the handler it was meant for runs now, as if it had arrived here
+        return False
 
 
 def main(argv=None, bundle_default: str | None = None) -> int:

@@ -388,9 +388,15 @@ class FrameSource:
             yield f
 
     def close(self) -> None:
-        """Stop the reader; it releases the camera or stream itself once its current read returns."""
+        """Stop the reader and wait until it has released the camera or stream (after its current read returns).
+
+        The wait matters: a program that ends while the reader is still inside OpenCV's ``read()`` would tear
+        OpenCV and FFmpeg down under a running decoder (a read can take seconds: a slow stream, an emulated
+        board). OpenCV's own read timeout bounds the wait for a capture (Debian 11's OpenCV 4.5.1 has none:
+        there a driver that never returns is left behind after that long).
+        """
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout=self._read_timeout + 5.0 if self._cap is not None else 5.0)
 
     def __enter__(self) -> "FrameSource":
         return self

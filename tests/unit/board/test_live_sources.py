@@ -255,3 +255,49 @@ def test_a_stream_that_drops_out_is_reopened_when_asked(bundle, clip, tmp_path):
     src = res["source"]
     assert src["reconnects"] == 1 and src["stopped"] == "end" and "after 1 reconnect(s)" in src["stopped_why"]
     assert src["delivered"] > FRAMES and len(res["frames"]) > FRAMES  # frames from both servings
+
+
+def test_a_stop_waits_for_the_frame_being_recorded():
+    """Ctrl-C or SIGTERM during one frame's recording lands after it (the MP4 and the JSON then agree), not inside."""
+    import os
+
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, runner.Terminated)):
+        before = {s: signal.getsignal(s) for s in runner.WholeFrame.SIGNALS}
+        signal.signal(signal.SIGTERM, runner._on_sigterm)
+        # Python's own Ctrl-C handler: a test run started in the background (nohup, `cmd &`) inherits SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        steps = []
+        try:
+            with pytest.raises(raised):
+                with runner.WholeFrame():
+                    steps.append("mp4 frame")
+                    os.kill(os.getpid(), signum)
+                    time.sleep(0.05)  # a handler would run here, were it not held
+                    steps.append("record")
+            assert steps == ["mp4 frame", "record"]
+            assert signal.getsignal(signal.SIGTERM) is runner._on_sigterm  # the handlers are put back
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+
+def test_closing_a_live_source_waits_until_its_reader_has_released_the_capture(monkeypatch):
+    """A program must not end while the reader is inside OpenCV's read(): OpenCV and FFmpeg would be torn down under
+    a running decoder (a read can take seconds: a slow stream, an emulated board)."""
+    events = []
+
+    class SlowCapture:  # one read takes 3 s, as a frame of a stream does under emulation
+        def read(self):
+            events.append("read")
+            time.sleep(3.0)
+            events.append("read returned")
+            return True, np.zeros((24, 32, 3), np.uint8)
+
+        def release(self):
+            events.append("released")
+
+    monkeypatch.setattr(sources, "open_capture", lambda *a, **k: (SlowCapture(), {"size": [32, 24], "fps": 15.0}))
+    fs = sources.FrameSource("rtsp://127.0.0.1:9/cam", max_frames=1, stall_timeout=10)
+    with fs:
+        assert [f.name for f in fs] == ["frame_000000"]  # the reader is inside its second read now
+    assert not fs._thread.is_alive() and events[-1] == "released", events
