@@ -110,6 +110,11 @@ def make_decoder(cfg: dict, backend: str):
                                                                letterbox=lb, layout=layout)
 
 
+def bundle_model(bundle: Path, cfg: dict, backend: str) -> Path:
+    """The bundle's model file for ``backend``: its ONNX, its ncnn .param, else its .rknn."""
+    return Path(bundle) / cfg[{"onnx": "onnx", "ncnn": "ncnn"}.get(backend, "model")]
+
+
 def detect(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, use_score_sum: bool = True,
            timings: dict | None = None, decode=None) -> Detections:
     """Letterbox, run, post-process one frame (boxes in frame pixels); adds stage times to ``timings``.
@@ -293,8 +298,7 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
         raise ValueError("--tile and --cascade are for detection bundles; this is a pose bundle")
     if s.backend == "ncnn" and not s.model and "ncnn" not in cfg:
         raise ValueError("this bundle has no ncnn model (config.json has no 'ncnn' entry): use another backend")
-    key = {"onnx": "onnx", "ncnn": "ncnn"}.get(s.backend, "model")
-    model_path = Path(s.model) if s.model else bundle / cfg[key]
+    model_path = Path(s.model) if s.model else bundle_model(bundle, cfg, s.backend)
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
     conf = cfg.get("conf", DEFAULT_CONF) if s.conf is None else s.conf
     iou = cfg.get("iou", DEFAULT_IOU) if s.iou is None else s.iou

@@ -4,7 +4,8 @@
 connect, read the versions (the device tree names the SoC; ``librknnrt.so`` is absent, so the NPU
 check says what a real board would need), push the bundle, run it (onnx backend: everything but
 the NPU), pull the results, and compare them with the same runner on this PC, frames and
-thresholds equal, within the tolerance the profile's stack explains (:func:`~helpers.emuboard.tolerance`).
+thresholds equal, cause by cause (:func:`~helpers.emuboard.agreement.compare_with_pc`: the letterbox
+value by value, then the detections on the board's own canvases, then end to end as information).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 from pathlib import Path
 
 from ..board.postprocess import DEFAULT_CONF
-from . import EmulatedBoard, tolerance
+from . import EmulatedBoard
+from .agreement import compare_with_pc
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -25,7 +27,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, backend: str = "onnx") -> dict:
     """07's section 5 on the emulated board ``spec`` (suite/profile), over SSH; what the notebook records."""
     from .. import device
-    from ..board.compare import describe, match_runs
     from ..board.records import read_bundle_config
     from ..deploy import run_bundle
     from .sshd import ssh_server
@@ -49,8 +50,8 @@ def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, 
     pc = run_bundle(bundle, bundle / "samples", out_dir / "pc", "--backend", backend, "--max-frames", str(frames),
                     "--no-images")
     got = json.loads((out_dir / "board" / "detections.json").read_text())
-    score_tol, px_tol, margin = tolerance(board.stack)
-    m = match_runs(pc, got, cfg.get("conf", DEFAULT_CONF), score_tol, px_tol, margin)
+    agreed = compare_with_pc(board, bundle, got, pc, backend, cfg.get("conf", DEFAULT_CONF))
+    m = agreed["same_input"]
     stack = {k: board.stack.get(k) for k in ("python", "numpy", "cv2", "onnxruntime", "ncnn", "opencv_hal")}
     timed = {f"emulated_{k}": res[k] for k in ("timings", "frames_per_second")}  # never a board's figure
     # how much slower emulation is than this PC, same runner, same backend, same frames (inference medians)
@@ -59,7 +60,8 @@ def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, 
     return {**{k: v for k, v in res.items() if k not in ("stdout", "timings", "frames_per_second")}, **timed,
             "emulated": True, "board": board.name,
             "soc": board.soc, "stack": stack, "npu_check": npu, "frames": frames,
-            "comparison": m, "comparison_text": describe(m), "equals_pc": m["ok"],
+            "comparison": m, "letterbox": agreed["letterbox"], "end_to_end": agreed["end_to_end"],
+            "comparison_text": agreed["text"], "equals_pc": agreed["ok"],
             "note": "times under emulation (about 350x slower than native) are not board times"}
 
 
