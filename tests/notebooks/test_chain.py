@@ -31,7 +31,7 @@ SMALL = {
     "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
     # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
     "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
-    # 05: no mmse (minutes per build; the main job runs it), a two-point calibration curve, fewer resamples
+    # 05: no mmse (minutes per build; opt-in in the main job too), a two-point calibration curve, fewer resamples
     "RUN_MMSE": False, "CALIB_SIZES": [8, 16], "BOOTSTRAP": 50,
     # 07: a few sample images, a smaller large frame
     "SAMPLE_IMAGES": 4, "CORES": 2, "FRAME_OBJECT_IMAGES": 6,
