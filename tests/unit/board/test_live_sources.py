@@ -100,7 +100,12 @@ def test_the_verdict_names_the_source_or_the_slowest_stage():
     v = sources.rate_verdict(live, 148, 10.0, t, 1)
     assert v["limited_by"] == "source" and v["capacity_fps"] == 38.5
     assert v["sentence"].startswith("the source limits the rate: it delivers 15 frames/s") and "about 38.5" in v["sentence"]
-    slow = {**live, "delivered": 300, "dropped": 180, "delivered_fps": 30.0}
+    # a burst: one of 15 frames dropped (7 %) while the runner waited for frames 89 % of its time
+    bursty = {**live, "delivered": 15, "dropped": 1, "delivered_fps": 5.84, "waited_s": 2.54}
+    v = sources.rate_verdict(bursty, 14, 2.85, t, 2)
+    assert v["limited_by"] == "source" and "(1 dropped, in bursts: the runner waited for frames 89 % of the time)" \
+        in v["sentence"] and v["waiting_share"] == 0.891
+    slow = {**live, "delivered": 300, "dropped": 180, "delivered_fps": 30.0, "waited_s": 0.2}
     v = sources.rate_verdict(slow, 120, 10.0, t, 1)
     assert v["limited_by"] == "pipeline" and "dropping 180 of 300 (60 %)" in v["sentence"]
     assert v["sentence"].endswith("its slowest stage is inference, 20 of 26 ms per frame")
