@@ -156,7 +156,8 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
                                      lr0=lr0, close_mosaic=close_mosaic, device=device, cache=cache,
                                      patience=patience, project=stage / "ultralytics", name=name, extra=extra))
         rec = _record(yolo.trainer, out, time.perf_counter() - t0, seen)
-    rec.update(beside=beside or [], log_file=str(log_file), variant=variant, name=name, model=model, model_yaml=str(model_yaml), device=device, settings=settings,
+    rec.update(beside=beside or [], log_file=str(log_file), variant=variant, name=name, model=model,
+               model_yaml=str(model_yaml), device=device, settings=settings,
                fingerprint=fp, reused=False,
                transplant={**plan.summary(), "loaded": seen.get("transplanted")} if plan else None)
     write_json(record_file, rec)
@@ -186,8 +187,8 @@ def train_side_by_side(run_dir, jobs: list[dict]) -> list[dict]:
     augmentation run on one thread between the steps), while two single-threaded runs keep both cores busy;
     measured on a 2-core machine at 320 px, 3 epochs of ReLU and of SiLU on 120 images: one after the other 236 s,
     side by side 176 s (1.34x the throughput); 01's full defaults (75 epochs each): 26.0 s/epoch each side by side
-    against 14.0 s for one run alone (1.08x: the larger the dataset, the more of the time the steps fill). On a GPU, on one core, or with one run to train, the runs go one after the
-    other, each on every core. The children's one-line-per-epoch output is printed here as it comes; a failed
+    against 14.0 s for one run alone (1.08x: the larger the dataset, the more of the time the steps fill). On a
+    GPU, on one core, or with one run to train, the runs go one after the other, each on every core. The children's one-line-per-epoch output is printed here as it comes; a failed
     child raises with the last lines of its output (the full ultralytics log is in its ``<name>.train.log``).
     """
     import subprocess
@@ -196,10 +197,9 @@ def train_side_by_side(run_dir, jobs: list[dict]) -> list[dict]:
     import threading
 
     cores = len(os.sched_getaffinity(0))
-    pending = [i for i, j in enumerate(jobs)
-               if pick_device(j.get("device", "auto")) != "cpu" or train_variant(run_dir, **j, reuse_only=True) is None]
-    cpu = all(pick_device(jobs[i].get("device", "auto")) == "cpu" for i in pending)
-    if len(pending) < 2 or cores < 2 or not cpu:
+    on_cpu = [pick_device(j.get("device", "auto")) == "cpu" for j in jobs]
+    pending = [i for i, j in enumerate(jobs) if not on_cpu[i] or train_variant(run_dir, **j, reuse_only=True) is None]
+    if len(pending) < 2 or cores < 2 or not all(on_cpu[i] for i in pending):
         return [train_variant(run_dir, **j) for j in jobs]
     share = max(1, cores // len(pending))
     screen = sys.stdout  # the children's lines go here, not where the run trained here sends its own output
@@ -229,7 +229,6 @@ def train_side_by_side(run_dir, jobs: list[dict]) -> list[dict]:
         for (i, name, proc, spec_file), t in zip(children, relays):
             code = proc.wait()
             t.join()
-            Path(spec_file).unlink(missing_ok=True)
             if code != 0:
                 raise RuntimeError(f"training {name!r} (a child process beside {names[0]!r}) failed with exit code "
                                    f"{code}; its output ends:\n" + "\n".join(tails[name]))
@@ -239,10 +238,11 @@ def train_side_by_side(run_dir, jobs: list[dict]) -> list[dict]:
                                    + "\n".join(tails[name]))
             records[i]["reused"] = False  # trained just now, by the child
     finally:
-        for _, _, proc, _ in children:
+        for _, _, proc, spec_file in children:
             if proc.poll() is None:  # an error or an interrupt here: the children go too
                 proc.terminate()
                 proc.wait()
+            Path(spec_file).unlink(missing_ok=True)
     return [records[i] if i in records else train_variant(run_dir, **j) for i, j in enumerate(jobs)]
 
 

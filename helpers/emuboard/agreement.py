@@ -23,13 +23,12 @@ on its own:
 from __future__ import annotations
 
 import shlex
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from . import RESIZE_HAL, SAME_INPUT, tolerance
+from .bundle import copied_in
 
 #: inside the board, in the bundle's folder: the runner's own frames of ``samples`` and its own letterbox
 _CANVAS_SCRIPT = """\
@@ -47,21 +46,14 @@ def board_canvases(board, bundle, frames: int) -> dict[str, np.ndarray]:
     """The letterboxed canvases of the bundle's first ``frames`` samples, made by the board's own OpenCV."""
     from ..board.records import read_bundle_config
 
-    bundle = Path(bundle)
     imgsz = int(read_bundle_config(bundle)["imgsz"])
-    inside = f"/tmp/rkcanvas-{uuid.uuid4().hex[:8]}"
-    host = board.path(inside)
-    shutil.copytree(bundle, host, ignore=shutil.ignore_patterns("__pycache__", "out", "out-*", "*.rknn", "*.onnx",
-                                                                "*.bin", "reference"))
-    (host / "canvas.py").write_text(_CANVAS_SCRIPT)
-    try:
+    with copied_in(board, bundle, "rkcanvas", skip=("*.rknn", "*.onnx", "*.bin", "reference")) as (inside, host):
+        (host / "canvas.py").write_text(_CANVAS_SCRIPT)
         r = board.run(f"cd {shlex.quote(inside)} && python3 canvas.py {frames} {imgsz} canvas.npz")
         if r.returncode != 0:
             raise RuntimeError(f"the letterbox on the emulated board {board.name} failed: {r.stderr[-1500:]}")
         with np.load(host / "canvas.npz") as z:
             return {k: z[k] for k in z.files}
-    finally:
-        shutil.rmtree(host, ignore_errors=True)
 
 
 def pc_letterbox(bundle, frames: int) -> dict:

@@ -6,6 +6,7 @@ The bundle is copied into the board's own ``/tmp`` (as a push would), run there 
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import subprocess
@@ -28,6 +29,19 @@ class BoardRun:
         return lines[-1] if lines else ""
 
 
+@contextlib.contextmanager
+def copied_in(board, bundle, prefix: str = "rkbundle", skip: tuple = ()):
+    """``bundle`` copied into the board's ``/tmp`` (as a push would, without ``skip``'s patterns) for the ``with``
+    block: yields its path inside the board and on this host; the copy is removed afterwards."""
+    inside = f"/tmp/{prefix}-{uuid.uuid4().hex[:8]}"
+    host_copy = board.path(inside)
+    shutil.copytree(bundle, host_copy, ignore=shutil.ignore_patterns("__pycache__", "out", "out-*", *skip))
+    try:
+        yield inside, host_copy
+    finally:
+        shutil.rmtree(host_copy, ignore_errors=True)
+
+
 def run_bundle(board, bundle, args: list[str], out_local=None, timeout: float = 900,
                prepare: str = "") -> BoardRun:
     """Copy ``bundle`` into the board, run ``python3 run.py ARGS --out out`` there, copy ``out`` back.
@@ -37,14 +51,15 @@ def run_bundle(board, bundle, args: list[str], out_local=None, timeout: float = 
     """
     import time
 
-    inside = f"/tmp/rkbundle-{uuid.uuid4().hex[:8]}"
-    host_copy = board.path(inside)
-    shutil.copytree(bundle, host_copy, ignore=shutil.ignore_patterns("__pycache__", "out", "out-*"))
-    cmd = f"cd {shlex.quote(inside)} && " + (f"{prepare} && " if prepare else "")
-    cmd += "python3 run.py " + " ".join(shlex.quote(a) for a in args) + " --out out"
-    t0 = time.perf_counter()
-    try:
-        r = board.run(cmd, timeout=timeout)
+    with copied_in(board, bundle) as (inside, host_copy):
+        cmd = f"cd {shlex.quote(inside)} && " + (f"{prepare} && " if prepare else "")
+        cmd += "python3 run.py " + " ".join(shlex.quote(a) for a in args) + " --out out"
+        t0 = time.perf_counter()
+        try:
+            r = board.run(cmd, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError(f"the bundle did not finish within {timeout} s on the emulated board {board.name} "
+                               "(emulation is ~350x slower than a board: give it fewer frames)") from e
         seconds = time.perf_counter() - t0
         out = None
         if (host_copy / "out").is_dir() and out_local is not None:
@@ -52,8 +67,3 @@ def run_bundle(board, bundle, args: list[str], out_local=None, timeout: float = 
             shutil.rmtree(out, ignore_errors=True)
             shutil.copytree(host_copy / "out", out)
         return BoardRun(r.returncode, r.stdout, r.stderr, out, round(seconds, 1))
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"the bundle did not finish within {timeout} s on the emulated board {board.name} "
-                           "(emulation is ~350x slower than a board: give it fewer frames)") from e
-    finally:
-        shutil.rmtree(host_copy, ignore_errors=True)
