@@ -28,8 +28,9 @@ def test_patched_layout_order_and_names(untrained_model, x):
         assert 0 <= float(cls.min()) and float(cls.max()) <= 1
         torch.testing.assert_close(ssum, cls.sum(1, keepdim=True).clamp(0, 1))
     six = heads.patch_for_npu(untrained_model, score_sum=False)(x)
-    assert len(six) == 6
-    for a, b in zip(six, [o for i, o in enumerate(outs) if i % 3 != 2]):
+    kept = [o for i, o in enumerate(outs) if i % 3 != 2]
+    assert len(six) == len(kept) == 6
+    for a, b in zip(six, kept):
         torch.testing.assert_close(a, b)
 
 
@@ -46,6 +47,7 @@ def test_patched_decode_equals_the_stock_prediction(untrained_model, x):
 def test_fused_patch_changes_nothing_but_rounding(untrained_model, x):
     a = heads.patch_for_npu(untrained_model, fuse=False)(x)
     b = heads.patch_for_npu(untrained_model, fuse=True)(x)
+    assert len(a) == len(b) == 9
     for p, q in zip(a, b):
         torch.testing.assert_close(p, q, atol=1e-4, rtol=1e-4)
 

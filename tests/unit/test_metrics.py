@@ -55,6 +55,7 @@ def test_split_concat_output_roundtrip():
         levels += [rng.random((1, 64, g, g)).astype(np.float32), rng.random((1, 3, g, g)).astype(np.float32)]
     cat = np.concatenate([np.concatenate(levels[k:k + 2], 1).reshape(1, 67, -1) for k in range(0, 6, 2)], 2)
     back = postprocess.split_concat_output(cat, (64, 64), 3)
+    assert len(back) == len(levels) == 6
     for x, y in zip(levels, back):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="do not match a 32x32 input"):

@@ -47,6 +47,7 @@ def test_both_layouts_carry_the_same_numbers(pose_checkpoint):
     assert [o.shape for o in nc] == [(1, IMGSZ // s, IMGSZ // s, 1 + 64 + 27) for s in (8, 16, 32)]
     assert len(rk) == 12 and rk[3].shape == (1, 27, IMGSZ // 8, IMGSZ // 8)
     a, b = pose_head.decode_dense_pose(rk, IMGSZ, KPT, 1, "rknn"), pose_head.decode_dense_pose(nc, IMGSZ, KPT, 1, "ncnn")
+    assert len(a) == len(b) > 0
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, atol=1e-4)
     # ... and what ultralytics' own Pose head decodes: boxes, scores, keypoints (x, y, sigmoid visibility)

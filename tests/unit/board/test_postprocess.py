@@ -169,6 +169,7 @@ def test_batched_nms_without_opencv_4_7_gives_identical_indices(monkeypatch):
     assert not hasattr(cv2.dnn, "NMSBoxesBatched")
     for (b, s, c), k in zip(cases, fast):
         np.testing.assert_array_equal(pp.batched_nms(b, s, c, 0.45), k)
+    assert len(fast_det) == len(outs) == 5 and sum(len(d.scores) for d in fast_det) > 0  # compared detections
     for o, d in zip(outs, fast_det):
         e = pp.postprocess(o, (320, 320), 0.25, 0.45)
         for f in ("boxes", "scores", "classes", "levels"):

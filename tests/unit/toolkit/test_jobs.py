@@ -69,6 +69,7 @@ def test_custom_cpu_op_and_cut_outputs(onnx9, untrained_model, inputs, tmp_path)
     want = [o for i, o in enumerate(jobs.simulate(onnx9, config.BuildConfig(), inputs[:1], workdir=tmp_path / "p")
                                     ["outputs"][0]) if i % 3 != 2]
     got = routes.sigmoid_cls(sim["outputs"][0])
+    assert len(got) == len(want) == 6
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, atol=2e-2)
 
@@ -83,6 +84,7 @@ def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
     with runtime.open_runtime(rknn, workdir=tmp_path / "sim") as sim:  # rebuilt from the build record
         assert sim.backend == "simulator" and sim.prepare(canvas).shape == (1, IMGSZ, IMGSZ, 3)
         outs = sim.infer(canvas)
+    assert len(outs) == len(built["outputs"][0]) == 9
     for a, b in zip(outs, built["outputs"][0]):
         np.testing.assert_array_equal(a, b)  # the same model config gives the same INT8 outputs
     with runtime.open_runtime(rknn) as own:  # a work folder of its own is removed on a clean close
