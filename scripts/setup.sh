@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Create (or refresh) the project's virtual environment in .venv with the pinned versions.
 # Idempotent: does nothing when .venv already matches requirements.txt and pyproject.toml.
+#   bash scripts/setup.sh                  # the pinned set, and rknn-toolkit2 2.3.2 beside it (0.1 GB)
+#   bash scripts/setup.sh --all-toolkits   # also 2.2.0, an environment of its own (~5 GB): 06's and 09's release
+#                                          # comparisons use it (scripts/main.sh and scripts/test.sh ask for it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+all_toolkits=0
+for arg in "$@"; do
+  case "$arg" in
+    --all-toolkits) all_toolkits=1;;
+    *) echo "setup: unknown option $arg (the one option is --all-toolkits)" >&2; exit 2;;
+  esac
+done
 
 # Pythons the pinned set installs on: 3.11 (the reference: every figure in the README), 3.9, 3.10 and 3.12 (pins that
 # differ by Python carry markers in requirements.txt). Others are refused with the reason.
@@ -71,9 +81,13 @@ if ! ls "$lite"/rknn_toolkit_lite2-*.whl >/dev/null 2>&1; then
     "rknn-toolkit-lite2==$ver" -d "$lite"
 fi
 # Other rknn-toolkit2 releases beside the pinned one, each in its own environment under .venv/toolkits/
-# (toolkits/*.txt; helpers/toolkit/versions.py): 2.3.2 layered over .venv, 2.2.0 standalone (its own torch).
-# Notebooks 06 and 09 build with them; a build records the release that made it.
-.venv/bin/python -m helpers.toolkit.versions setup
+# (toolkits/*.txt; helpers/toolkit/versions.py): 2.3.2 layered over .venv, 2.2.0 standalone (its own torch, ~5 GB:
+# only with --all-toolkits). Notebooks 06 and 09 build with those set up, and name the missing ones and this option.
+if [ "$all_toolkits" = 1 ]; then
+  .venv/bin/python -m helpers.toolkit.versions setup
+else
+  .venv/bin/python -m helpers.toolkit.versions setup --layered-only
+fi
 # The project's Jupyter settings (jupyter/README.md): no news or update checks, root allowed.
 install -D -m 644 jupyter/overrides.json .venv/share/jupyter/lab/settings/overrides.json
 install -D -m 644 jupyter/jupyter_server_config.json .venv/etc/jupyter/jupyter_server_config.json

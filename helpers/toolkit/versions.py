@@ -101,9 +101,20 @@ def python_for(version: str | None) -> str | None:
     if not st["ready"]:
         if unsupported_here(version):
             raise ToolkitEnvMissing(unsupported_here(version))
-        raise ToolkitEnvMissing(f"rknn-toolkit2 {version} is not set up in {st['dir']}: run scripts/setup.sh "
+        raise ToolkitEnvMissing(f"rknn-toolkit2 {version} is not set up in {st['dir']}: run `{SETUP_ALL}` "
                                 f"(or: {sys.executable} -m helpers.toolkit.versions setup {version})")
     return str(_env_python(version))
+
+
+SETUP_ALL = "bash scripts/setup.sh --all-toolkits"
+
+
+def how_to_set_up(versions) -> str:
+    """What to run for releases that are not set up, with what a standalone one costs (06 and 09 say it)."""
+    big = [v for v in versions if v in available() and not spec(v)["layered"]]
+    return (f"not set up here: {', '.join(versions)}; run `{SETUP_ALL}`"
+            + (f" ({', '.join(big)}: an environment of its own with its own torch, about 5 GB and a minute or two)"
+               if big else "") + " and run this notebook again")
 
 
 def split_ready(versions) -> tuple[list[str], list[str]]:
@@ -169,8 +180,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers.toolkit.versions", description=__doc__.split("\n")[0])
     ap.add_argument("action", choices=("setup", "status"))
     ap.add_argument("versions", nargs="*", help=f"default: all ({', '.join(available())})")
+    ap.add_argument("--layered-only", action="store_true", help="only the releases layered over .venv (small); the "
+                    "standalone ones (their own torch, GBs) are left for an explicit setup")
     a = ap.parse_args(argv)
     for v in a.versions or available():
+        if a.action == "setup" and a.layered_only and not spec(v)["layered"]:
+            print(f"setup: rknn-toolkit2 {v} left out (a standalone environment, about 5 GB; notebooks 06 and 09 "
+                  f"compare with it when it is there): `{SETUP_ALL}` sets it up")
+            continue
         if a.action == "setup" and unsupported_here(v):
             print(f"setup: skipped: {unsupported_here(v)} (notebooks 06 and 09 leave it out)")
             continue

@@ -26,6 +26,21 @@ def test_the_repository_offers_the_two_releases_and_says_how_each_is_made():
     assert versions.split_ready(["2.3.2", "1.6.0", versions.pinned()]) == (["2.3.2", versions.pinned()], ["1.6.0"])
 
 
+def test_the_standalone_release_is_an_explicit_setup_option():
+    """scripts/setup.sh alone sets up the small layered release; the ~5 GB standalone one only with --all-toolkits,
+    and 06/09 name that option when it is missing."""
+    said = versions.how_to_set_up(["2.2.0"])
+    assert "bash scripts/setup.sh --all-toolkits" in said and "5 GB" in said
+    assert "5 GB" not in versions.how_to_set_up(["2.3.2"])
+    out = subprocess.run([sys.executable, "-m", "helpers.toolkit.versions", "setup", "--layered-only"],
+                         capture_output=True, text=True, cwd=Path(__file__).parents[3])
+    assert out.returncode == 0 and "2.2.0 left out" in out.stdout and "2.3.2: ready" in out.stdout, out.stdout
+    text = (Path(__file__).parents[3] / "scripts" / "setup.sh").read_text()
+    assert "--all-toolkits" in text and "--layered-only" in text
+    for script in ("test.sh", "main.sh"):  # CI and the main job test and use every release
+        assert "setup.sh --all-toolkits" in (Path(__file__).parents[3] / "scripts" / script).read_text()
+
+
 @pytest.mark.parametrize("version", EXTRA)
 def test_each_release_is_set_up_with_pip_check_clean(version):
     st = versions.status(version)
