@@ -54,11 +54,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RK_BOARD_CACHE") or Path.home() / ".cache" / "rk-yolo-workbook" / "boards")
 
 
-def ensure_board(suite_name: str, progress=print) -> dict:
-    """The built board of ``suite_name`` (its manifest), building it first when missing or stale."""
+def ensure_board(suite_name: str, progress=print, build_missing: bool = True) -> dict:
+    """The built board of ``suite_name`` (its manifest), building it first when missing or stale (``build_missing``;
+    else :class:`~helpers.emuboard.build.BoardNotBuilt` says what to run)."""
     from .build import ensure
 
-    return ensure(suite(suite_name), cache_dir(), progress)
+    return ensure(suite(suite_name), cache_dir(), progress, build_missing)
 
 
 @dataclass
@@ -68,11 +69,12 @@ class EmulatedBoard:
     suite: str = "bullseye"
     profile: str = "pip"
     soc: str = "rk3588"
+    build: bool = True  # False: a board setup did not build is refused with the command (a notebook never downloads)
 
     def __post_init__(self):
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}: one of {', '.join(PROFILES)}")
-        self.manifest = ensure_board(self.suite)  # the first use builds it, and says so
+        self.manifest = ensure_board(self.suite, build_missing=self.build)  # a first use builds it, and says so
         self.root = Path(self.manifest["root"])
         self.cpuinfo, self.device_tree = write_fake_proc(cache_dir() / "fake", self.soc)
 

@@ -134,7 +134,18 @@ def build(s: Suite, cache: Path, progress=print) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure(s: Suite, cache: Path, progress=print) -> dict:
-    """The manifest of the suite's board; built first when missing or its recipe changed."""
+class BoardNotBuilt(RuntimeError):
+    """A notebook asked for an emulated board that setup has not built (building one downloads: setup's job)."""
+
+
+def ensure(s: Suite, cache: Path, progress=print, build_missing: bool = True) -> dict:
+    """The manifest of the suite's board; built first when missing or its recipe changed (``build_missing``), else
+    :class:`BoardNotBuilt` with the command that builds it. A build in progress elsewhere is waited for (its lock)."""
     with _locked(cache, s.name):
-        return _fresh(s, cache) or build(s, cache, progress)
+        fresh = _fresh(s, cache)
+        if fresh or build_missing:
+            return fresh or build(s, cache, progress)
+    raise BoardNotBuilt(f"the emulated board {s.name} is not built (or its recipe changed): building it downloads "
+                        "Debian packages and aarch64 wheels, which setup does, not a notebook. Run "
+                        "`.venv/bin/python -m helpers.emuboard build` once (about 2.5 min a board; `bash scripts/main.sh` "
+                        "does it before the notebooks), or set EMULATED_BOARD = \"\" to skip the board section.")

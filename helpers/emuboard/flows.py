@@ -34,7 +34,7 @@ def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, 
     bundle, out_dir = Path(bundle), Path(out_dir)
     cfg = read_bundle_config(bundle)
     suite, profile = parse_spec(spec)
-    board = EmulatedBoard(suite, profile, soc=cfg.get("target", "rk3588"))
+    board = EmulatedBoard(suite, profile, soc=cfg.get("target", "rk3588"), build=False)  # built by setup
     if backend not in board.backends:
         raise ValueError(f"the {board.name} profile has no {backend} backend (it has {', '.join(board.backends)}); "
                          "choose another EMULATED_BOARD")
@@ -98,7 +98,7 @@ def ncnn_fp16_on_arm(bundle, es, spec: str = "bullseye/pip", work=None) -> dict:
 
     bundle = Path(bundle)
     cfg = read_bundle_config(bundle)
-    board = EmulatedBoard(*parse_spec(spec))
+    board = EmulatedBoard(*parse_spec(spec), build=False)  # built by setup
     io = Path(tempfile.mkdtemp(prefix="ncnn-fp16-", dir=work))
     try:
         np.save(io / "inputs.npy", np.concatenate([es.nchw(i) for i in range(len(es))]))

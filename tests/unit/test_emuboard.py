@@ -104,3 +104,18 @@ def test_ssh_sessions_run_their_command_inside_the_board(tmp_path):
     f = tmp_path / "login"
     f.write_text(script)
     assert subprocess.run(["sh", "-n", str(f)]).returncode == 0  # valid shell
+
+
+def test_a_notebook_never_builds_a_board_it_says_what_to_run(tmp_path, monkeypatch):
+    """Building a board downloads (Debian's archive, aarch64 wheels): setup's job. A notebook's board section asks for a
+    built one (build=False) and, when setup has not built it, stops with the command, before any download."""
+    from helpers import emuboard
+    from helpers.emuboard.build import BoardNotBuilt
+
+    monkeypatch.setenv("RK_BOARD_CACHE", str(tmp_path / "empty cache"))
+    monkeypatch.setattr(rootfs, "build_rootfs", lambda *a, **k: pytest.fail("a notebook started a board build"),
+                        raising=False)
+    with pytest.raises(BoardNotBuilt, match=r"python -m helpers.emuboard build.*EMULATED_BOARD"):
+        emuboard.EmulatedBoard("bullseye", "pip", build=False)
+    src = (emuboard.__file__.rsplit("/", 1)[0]) + "/flows.py"
+    assert open(src).read().count("build=False") == 2  # 07's and 08's board sections
