@@ -13,7 +13,15 @@ from .common import Stage, check
 POSE_KEEPS = 0.02
 
 
-def pose_transplant(comparison: dict | None) -> dict:
+def pose_transplant(comparison: dict | None, brought: dict | None = None) -> dict:
+    if brought:
+        made = brought.get("manifest")
+        return {"id": "pose_transplant", "value": None,
+                "text": "The keypoint model was brought trained (POSE_TRAINED_WEIGHTS), not trained here"
+                        + (f": {made['name']}, trained {made['epochs']} epochs where it was made, pose mAP50 (OKS) "
+                           f"{brought['pose_mAP50']:.4f} on this val set. Its manifest says how it was made; the "
+                           "scratch-vs-transplant comparison belongs to the run that trains it." if made else
+                           f", pose mAP50 (OKS) {brought['pose_mAP50']:.4f} on this val set.")}
     if not comparison:
         return {"id": "pose_transplant", "value": None,
                 "text": "No transplant source (no WEIGHTS, no SiLU twin from 01): the pose model trained from scratch."}
@@ -78,9 +86,9 @@ def rknn_pose(builds: list[dict]) -> dict:
 
 
 def pose_conclusions(comparison, relu_ncnn: dict, silu_ncnn: dict, ncnn_rows, flag_effect: float, latency,
-                     builds) -> list[dict]:
+                     builds, brought: dict | None = None) -> list[dict]:
     """Every finding of 08, in reading order."""
-    return [pose_transplant(comparison), ncnn_fusion(relu_ncnn, silu_ncnn), ncnn_fp16(ncnn_rows, flag_effect),
+    return [pose_transplant(comparison, brought), ncnn_fusion(relu_ncnn, silu_ncnn), ncnn_fp16(ncnn_rows, flag_effect),
             ncnn_speed(latency), rknn_pose(builds)]
 
 
@@ -106,7 +114,7 @@ def ncnn_fp16_arm(a: dict, flag_effect: float) -> dict:
 def pose_stage_conclusions(m: dict) -> list[dict]:
     """08's conclusions from what 08 records."""
     out = pose_conclusions(m["transplant"], m["ncnn"]["relu"], m["ncnn"]["silu"], m["ncnn_runs"],
-                           m["ncnn_fp16_flag_effect"], m["latency"], m["rknn"])
+                           m["ncnn_fp16_flag_effect"], m["latency"], m["rknn"], m["models"].get("brought"))
     return out + ([ncnn_fp16_arm(m["arm_fp16"], m["ncnn_fp16_flag_effect"])] if m.get("arm_fp16") else [])
 
 

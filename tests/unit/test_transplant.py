@@ -63,3 +63,5 @@ def test_the_transplant_measurement_runs_only_when_there_is_something_to_compare
     assert train.measure_transplant("run", None, {"silu": twin}, 10) == (None, None)  # a brought SiLU model
     from_weights = {**scratch, "transplant": {"share": 1.0}}  # the ReLU model itself started from WEIGHTS
     assert train.measure_transplant("run", None, {"relu": from_weights, "silu": twin}, 10) == (None, None)
+    brought = {"relu": {**scratch, "brought": "relu.pt"}, "silu": {**twin, "brought": "silu.pt"}}  # TRAINED_WEIGHTS
+    assert train.measure_transplant("run", None, brought, 10) == (None, None)
