@@ -2,6 +2,7 @@
 
     python -m helpers.workbook run                      # full defaults -> runs/main
     python -m helpers.workbook run --run-dir runs/try --only 01 02 -p EPOCHS=5
+    python -m helpers.workbook run --shipped            # 01 brings the shipped checkpoints, no training -> runs/shipped
 
 Executed notebooks go to ``<run>/notebooks/``; a short summary of what each stage
 measured goes to ``<run>/summary.md`` (and ``summary.json``); an HTML rendering of every executed
@@ -34,6 +35,22 @@ def notebooks(only=None) -> list[Path]:
         wanted = {str(o).zfill(2) for o in only}
         nbs = [p for p in nbs if p.name[:2] in wanted]
     return nbs
+
+
+def unknown_notebooks(only) -> list[str]:
+    """The numbers in ``only`` that name no notebook of the workbook."""
+    have = {p.name[:2] for p in notebooks()}
+    return [str(o) for o in only or [] if str(o).zfill(2) not in have]
+
+
+def shipped_parameters() -> dict:
+    """The fast lane's parameters: 01 and 08 bring the workbook's own trained checkpoints (data/checkpoints/,
+    each checked against its manifest) instead of training; every other parameter keeps its default."""
+    from . import checkpoints
+
+    rel = {n: checkpoints.path(n).relative_to(PROJECT_ROOT).as_posix() for n in checkpoints.REFERENCES}
+    return {"TRAINED_WEIGHTS": f"{rel['yolov8n-relu']},{rel['yolov8n-silu']}",
+            "POSE_TRAINED_WEIGHTS": rel["yolov8n-pose-relu"]}
 
 
 def notebook_parameters(path: Path) -> dict:
@@ -190,19 +207,35 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute the notebooks in order")
-    r.add_argument("--run-dir", default="runs/main", help="run folder (relative paths: from the project root)")
+    r.add_argument("--run-dir", default=None, help="run folder (relative paths: from the project root; default "
+                   "runs/main, with --shipped runs/shipped)")
     r.add_argument("--only", nargs="*", help="notebook numbers to run, e.g. 01 02")
     r.add_argument("-p", "--param", action="append", type=_split_param, default=[],
                    help="override a parameter in every notebook that declares it, e.g. -p EPOCHS=10")
     r.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    r.add_argument("--shipped", action="store_true", help="the fast lane: 01 and 08 bring the workbook's own trained "
+                   "checkpoints (data/checkpoints/) instead of training; everything after runs as in the full run")
     args = ap.parse_args(argv)
     if args.cmd == "run":
+        if bad := unknown_notebooks(args.only):
+            print(f"[workbook] no notebook numbered {', '.join(bad)}; the notebooks are: "
+                  + ", ".join(p.name for p in sorted(notebooks())) + ". Nothing was run.", file=sys.stderr)
+            return 2
         try:
             parameters = parse_parameters(args.param, args.only)
+            if args.shipped:
+                from .checkpoints import CheckpointError
+
+                try:
+                    parameters = {**shipped_parameters(), **parameters}
+                except CheckpointError as e:
+                    print(f"[workbook] {e}", file=sys.stderr)
+                    return 2
         except params.ParameterError as e:
             print(f"[workbook] {e}", file=sys.stderr)
             return 2
-        run(args.run_dir, args.only, parameters, args.log_output)
+        run(args.run_dir or ("runs/shipped" if args.shipped else "runs/main"), args.only, parameters,
+            args.log_output)
     return 0
 
 
