@@ -426,11 +426,11 @@ def bring_trained(run_dir, weights, info, imgsz: int, evaluate: bool = True, sta
     from .transplant import TransplantError, load_source
 
     weights = _brought_path(weights, param)
+    manifest = verify(weights) if weights.is_file() else None  # a damaged file with a manifest: said so first
     try:
         model = load_source(weights)
     except TransplantError as e:
         raise TransplantError(str(e).replace("WEIGHTS", param)) from None
-    manifest = verify(weights)
     head = type(model.model[-1]).__name__
     if head != HEADS[info.task]:
         raise ValueError(f"{param}: {weights} ends in {head}, not {HEADS[info.task]}: " + (
