@@ -12,35 +12,38 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, deploy, device, emuboard, selection, stages, workbook
+from helpers import artifacts, checkpoints, deploy, device, emuboard, selection, stages, train, workbook
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
 pytestmark = pytest.mark.notebooks
 
-# Small but real: the model must still learn to detect (floors below), so the chain is meaningful.
-# Half the images and 40 epochs at the real input size (320 px: smaller inputs never train the
-# stride-16 head, see heads.stride_reach). Measured on 2 cores: ~8 min per model (11-14 s/epoch),
-# ReLU mAP50 0.34 (at 30 epochs it was 0.10-0.16: too close to the floor). The stride check counts
-# detections above 0.03: a stride that never trained keeps its class prior (ultralytics' Detect bias
-# init, log(5 / nc / (640 / stride)^2): at most 0.0025 with the 5 synthetic classes), so a detection
-# above 0.03 proves the stride learned.
-SMALL = {
-    "SYNTH_TRAIN": 120, "SYNTH_VAL": 40, "IMGSZ": 320, "EPOCHS": 40, "BATCH": 8, "STRIDE_CHECK_CONF": 0.03,
-    "TRANSPLANT_EPOCHS": 5,  # a ReLU run started from the SiLU twin's weights (5: its first-epoch losses)
-    "PARITY_IMAGES": 10, "CONF": 0.1,  # the small models score low: compare detections above 0.1
-    # 04-06: fewer images on the simulator (about 0.1 s per image per build), a small calibration set
-    "EVAL_IMAGES": 16, "CALIB_COUNT": 16, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
+# The chain runs 02 -> 09 on the workbook's own trained checkpoints (data/checkpoints/, helpers/checkpoints.py), as a
+# user who brings a trained model does: 01 brings them (TRAINED_WEIGHTS), on the embedded dataset at the main job's
+# defaults, whose val images they never trained on (test_01_brings_the_shipped_models proves it by image hashes).
+# Models that detect let the chain assert what the workbook claims at the main job's tolerances: the runner's own
+# confidence threshold, INT8 within the evaluation's resolution of float, every stride firing. Training itself is
+# tested short in its own run folder (test_01_trains_short).
+SHIPPED = {
+    "TRAINED_WEIGHTS": ",".join(str(checkpoints.SHIPPED / f"{n}.pt") for n in ("yolov8n-relu", "yolov8n-silu")),
+    "PARITY_IMAGES": 10,
+    # 04-06: the main job's 60 val images (what its resolution is quoted on); a smaller calibration set
+    "EVAL_IMAGES": 60, "CALIB_COUNT": 32, "HYBRID_LAYERS": 2, "CUSTOM_OP_IMAGES": 2, "VIEW_IMAGES": 1,
     # 05: no mmse (minutes per build; opt-in in the main job too), a two-point calibration curve, fewer resamples
-    "RUN_MMSE": False, "CALIB_SIZES": [8, 16], "BOOTSTRAP": 50,
+    "RUN_MMSE": False, "CALIB_SIZES": [8, 32], "BOOTSTRAP": 50, "TARGET_IMAGES": 4,
     # 07: a few sample images, a smaller large frame
     "SAMPLE_IMAGES": 4, "CORES": 2, "FRAME_OBJECT_IMAGES": 6,
     # a 5 frames/s stream: source-limited even on a slow, busy CI machine (a 15 frames/s one was outrun there)
     "STREAM_FPS": 5,
 }
-INT8_MAP_MARGIN = 0.05  # INT8 mAP50 of the ReLU model may trail float by at most this
-MAP50_FLOOR = 0.15  # the small ReLU model must detect; the full defaults reach far more
-YOLO11_EPOCHS = 10  # the YOLO11n run 06 compares with (yolo11_run): its checks are structural
+DEFAULTS = {**checkpoints.defaults("01"), **checkpoints.defaults("06")}  # the main job's values where not set above
+CONF = DEFAULTS["CONF"]  # the runner's own threshold (0.25), not a lower one for a weak model
+IMGSZ = DEFAULTS["IMGSZ"]
+# Training, short and honest: both models side by side for a few epochs on a small set, the transplant, the
+# default_act trap, the stride check's box init, the curves, a loss that falls. No accuracy floor: that is the
+# shipped models' business (their manifests) and the main job's.
+SHORT = {"SYNTH_TRAIN": 32, "SYNTH_VAL": 8, "EPOCHS": 4, "CLOSE_MOSAIC": 1, "TRANSPLANT_EPOCHS": 2, "PARITY_IMAGES": 2,
+         "STRIDE_CHECK_CONF": 0.0}
 ATTENTION_RULE = "fuse_exmatmul_add_mul_exsoftmax13_exmatmul_to_sdpa"  # breaks YOLO11's C2PSA on toolkit 2.5.0
 
 
@@ -54,58 +57,95 @@ def run_dir(tmp_path_factory):
     return Path(os.environ["CHAIN_RUN_DIR"]) if os.environ.get("CHAIN_RUN_DIR") else tmp_path_factory.mktemp("chain_run")
 
 
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory):
+    return tmp_path_factory.mktemp("short_training_run")
+
+
 def _execute(number: str, run_dir: Path, **extra):
-    return execute(number, run_dir, {**SMALL, **extra})
+    return execute(number, run_dir, {**SHIPPED, **extra})
 
 
-def test_01_train_relu(run_dir):
-    _execute("01", run_dir)
-    m = artifacts.read_metrics(run_dir, "01_train")
+def _loss_falls(rows: list) -> bool:
+    return train.train_loss(rows[-1]) < train.train_loss(rows[0])
+
+
+def test_01_trains_short(short_run):
+    """01 trains both models side by side, as the main job does, for a few epochs on a small set."""
+    execute("01", short_run, SHORT)
+    m = artifacts.read_metrics(short_run, "01_train")
     relu, silu = m["variants"]["relu"], m["variants"]["silu"]
-    assert relu["activation_census"]["SiLU"] == 0 and relu["activation_census"]["ReLU"] == 57
-    assert silu["activation_census"] == {"SiLU": 57, "ReLU": 0}
-    assert relu["epochs"] == SMALL["EPOCHS"] and relu["seconds_per_epoch"] > 0
-    assert relu["mAP50"] >= MAP50_FLOOR, f"the small ReLU model does not detect: mAP50 {relu['mAP50']}"
-    assert 0 < relu["mAP50_95"] <= relu["mAP50"]
+    assert relu["activation_census"] == {"SiLU": 0, "ReLU": 57} and silu["activation_census"] == {"SiLU": 57, "ReLU": 0}
+    assert relu["epochs"] == silu["epochs"] == SHORT["EPOCHS"] and relu["seconds_per_epoch"] > 0
+    assert 0 <= relu["mAP50_95"] <= relu["mAP50"] <= 1  # measured, not judged: 4 epochs
     assert Path(relu["weights"]).is_file() and Path(silu["weights"]).is_file()
-    # every stride produces final detections on the val set (stride 32 thanks to fit_box_init)
-    usage = m["stride_usage"]["relu"]
-    assert usage["s8"] > 0 and usage["s16"] > 0 and usage["s32"] > 0, usage
-    assert relu["initial_box_px"] == {"8": 120.0, "16": 240.0, "32": 240.0}
+    for v in (relu, silu):  # training happened: the loss falls from the first epoch to the last
+        rows = train.read_results_csv(Path(v["ultralytics_run"]) / "results.csv")
+        assert len(rows) == SHORT["EPOCHS"] and _loss_falls(rows), [train.train_loss(r) for r in rows]
+    assert relu["initial_box_px"] == {"8": 120.0, "16": 240.0, "32": 240.0}  # FIT_BOXES: stride 32 inside the image
+    assert set(m["stride_usage"]) == {"relu", "silu"} and all(set(u) == {"s8", "s16", "s32"}
+                                                               for u in m["stride_usage"].values())
     if relu["device"] == "cpu" and not relu["reused"]:  # ReLU and SiLU train side by side, a share of the cores each
         cores = len(os.sched_getaffinity(0))
         pair = cores >= 2
         assert relu["beside"] == silu["beside"] == (["relu", "silu"] if pair else []), (relu["beside"], silu["beside"])
         share = [cores // 2] if pair else [cores]  # alone: every core (ultralytics would leave torch one short)
         assert relu["torch_threads"] == silu["torch_threads"] == share, (relu["torch_threads"], silu["torch_threads"])
-    assert m["dataset"]["val"]["images"] == SMALL["SYNTH_VAL"] and m["imgsz"] == SMALL["IMGSZ"]
-    assert (run_dir / "01_train" / "training_curves.png").is_file()
+    assert m["dataset"]["val"]["images"] == SHORT["SYNTH_VAL"] and m["imgsz"] == IMGSZ
+    assert (short_run / "01_train" / "training_curves.png").is_file()
     # the transplant: every tensor of the SiLU twin fits the ReLU model; the activations stay ReLU
     t = m["transplant"]
     assert t["transplant"]["share"] == 1.0 and t["transplant"]["tensors_matched"] == t["transplant"]["tensors_total"]
     assert t["transplant"]["loaded"] == t["transplant"]["tensors_total"]  # into the model ultralytics trained
-    assert t["census"] == {"SiLU": 0, "ReLU": 57} and t["epochs"]["transplanted"] == SMALL["TRANSPLANT_EPOCHS"]
-    assert len(t["loss_first_epochs"]["transplanted"]) == 5 and t["final"]["scratch"]["mAP50"] == round(relu["mAP50"], 4)
+    assert t["census"] == {"SiLU": 0, "ReLU": 57} and t["epochs"]["transplanted"] == SHORT["TRANSPLANT_EPOCHS"]
+    assert len(t["loss_first_epochs"]["transplanted"]) == SHORT["TRANSPLANT_EPOCHS"]
+    assert t["final"]["scratch"]["mAP50"] == round(relu["mAP50"], 4)
     assert m["headline"]["transplant_epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
-    assert (run_dir / "01_train" / "transplant_curves.png").is_file()
+    assert (short_run / "01_train" / "transplant_curves.png").is_file()
     # the taught failure: a global Conv.default_act builds ReLU once; rebuilt from its yaml elsewhere it is SiLU
     trap = m["default_act_trap"]
     hacked, keyed = trap["Conv.default_act = nn.ReLU()"], trap["activation: nn.ReLU() in the yaml"]
     assert hacked["built_here"] == {"SiLU": 0, "ReLU": 57} and hacked["rebuilt_fresh_process"] == \
         {"SiLU": 57, "ReLU": 0}
     assert keyed["built_here"] == keyed["rebuilt_fresh_process"] == {"SiLU": 0, "ReLU": 57}
-    assert "relu.train.log" in relu.get("log_file", "relu.train.log")  # a reused run keeps its older record
-    c = _concluded(m, "01_train", ["relu_vs_silu_float", "transplant", "strides_fire"])
-    assert c["relu_vs_silu_float"]["value"] == round(silu["mAP50_95"] - relu["mAP50_95"], 4)
-    assert c["strides_fire"]["value"] == [] and "480 px at stride 32" in c["strides_fire"]["text"]
+    assert relu["log_file"].endswith("relu.train.log") and Path(relu["log_file"]).is_file()
+    assert [c["id"] for c in m["conclusions"]] == ["relu_vs_silu_float", "transplant", "strides_fire"]
+    assert json.loads(json.dumps(stages.DEFINITIONS["01_train"].conclusions(m))) == m["conclusions"]  # re-derived
+    c = {x["id"]: x for x in m["conclusions"]}
+    assert c["relu_vs_silu_float"]["value"] == round(round(silu["mAP50_95"], 4) - round(relu["mAP50_95"], 4), 4)
+    assert "480 px at stride 32" in c["strides_fire"]["text"]
     assert c["transplant"]["value"]["epochs_to_scratch_final"] == t["epochs_to_reach_scratch_final_mAP50"]
 
 
-def test_01_rerun_reuses_the_trained_models(run_dir):
-    before = artifacts.read_metrics(run_dir, "01_train")["variants"]["relu"]
-    _execute("01", run_dir)
-    after = artifacts.read_metrics(run_dir, "01_train")["variants"]["relu"]
+def test_01_rerun_reuses_the_trained_models(short_run):
+    before = artifacts.read_metrics(short_run, "01_train")["variants"]["relu"]
+    execute("01", short_run, SHORT)
+    after = artifacts.read_metrics(short_run, "01_train")["variants"]["relu"]
     assert after["reused"] is True and after["mAP50"] == before["mAP50"]
+
+
+def test_01_brings_the_shipped_models(run_dir):
+    """01 with TRAINED_WEIGHTS: the ReLU model and its SiLU twin, checked against their manifests, evaluated on val
+    images they never trained on, every stride firing at the runner's threshold."""
+    _execute("01", run_dir)
+    m = artifacts.read_metrics(run_dir, "01_train")
+    assert list(m["variants"]) == ["relu", "silu"]
+    for v, name in (("relu", "yolov8n-relu"), ("silu", "yolov8n-silu")):
+        rec, made = m["variants"][v], json.loads((checkpoints.SHIPPED / f"{name}.json").read_text())
+        assert rec["brought"] == str(checkpoints.SHIPPED / f"{name}.pt") and rec["manifest"]["sha256"] == made["sha256"]
+        assert rec["epochs"] == made["figures"]["epochs"] == DEFAULTS["EPOCHS"] and rec["train_seconds"] == 0
+        # ultralytics' validation here, on the same val images, gives the figures the manifest recorded in training
+        assert abs(rec["mAP50_95"] - made["figures"]["mAP50_95"]) < 0.005, (v, rec["mAP50_95"], made["figures"])
+        # the images the chain evaluates on are ones the checkpoint never trained on
+        val = set(checkpoints.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
+        assert len(val) == DEFAULTS["SYNTH_VAL"] and not val & set(made["dataset"]["train_image_sha256"])
+    assert m["variants"]["relu"]["activation_census"] == {"SiLU": 0, "ReLU": 57}
+    assert m["variants"]["silu"]["activation_census"] == {"SiLU": 57, "ReLU": 0}
+    usage = m["stride_usage"]["relu"]  # every stride fires at the runner's threshold: stride 32 too (FIT_BOXES)
+    assert min(usage.values()) > 0, usage
+    assert m["dataset"]["val"]["images"] == DEFAULTS["SYNTH_VAL"] and m["imgsz"] == IMGSZ and m["transplant"] is None
+    c = _concluded(m, "01_train", ["relu_vs_silu_float", "strides_fire"])
+    assert c["strides_fire"]["value"] == [] and c["strides_fire"]["holds"]
 
 
 def test_02_patch_heads(run_dir):
@@ -117,7 +157,7 @@ def test_02_patch_heads(run_dir):
     assert sum(p["final_detections_ultralytics"] for p in m["parity"].values()) > 0  # compared something
     assert m["parity_ok"] is True
     shapes = [o["shape"] for o in m["outputs"]["patched, 9 outputs"]]
-    g = SMALL["IMGSZ"]
+    g = IMGSZ
     assert shapes == [[1, 64, g // 8, g // 8], [1, 5, g // 8, g // 8], [1, 1, g // 8, g // 8],
                       [1, 64, g // 16, g // 16], [1, 5, g // 16, g // 16], [1, 1, g // 16, g // 16],
                       [1, 64, g // 32, g // 32], [1, 5, g // 32, g // 32], [1, 1, g // 32, g // 32]]
@@ -134,7 +174,7 @@ def test_03_export_onnx(run_dir):
     m = artifacts.read_metrics(run_dir, "03_export")
     assert set(m["onnx"]) == {f"{v}_{h}" for v in ("relu", "silu") for h in ("npu9", "npu6", "stock")}
     assert all(Path(p).is_file() for p in m["onnx"].values())
-    g = SMALL["IMGSZ"]
+    g = IMGSZ
     npu9 = m["models"]["relu_npu9"]
     assert npu9["opset"] == 12 and npu9["inputs"] == [{"name": "images", "shape": [1, 3, g, g]}]
     assert [o["name"] for o in npu9["outputs"]] == [f"{k}_s{s}" for s in (8, 16, 32)
@@ -177,12 +217,12 @@ def test_04_convert_rknn(run_dir):
     assert taught and all(any(o["output_type"] == "error" and o["ename"] == "ToolkitError" for o in c["outputs"])
                           for c in taught)  # the torch.save checkpoint really fails, with our error
     m = artifacts.read_metrics(run_dir, "04_convert")
-    assert m["eval_images"] == SMALL["EVAL_IMAGES"]
+    assert m["eval_images"] == SHIPPED["EVAL_IMAGES"]
     assert m["fp16"]["min_cosine"] > 0.999 and Path(m["fp16"]["rknn"]).is_file()
     assert Path(m["fp16"]["rknn"] + ".json").is_file()
-    assert abs(m["fp16"]["mAP50"] - m["onnx_map"]["mAP50"]) <= 0.02
-    d = m["detections"]
-    assert d["ref"] > 0 and d["unmatched"] <= max(2, 0.05 * d["ref"]), d
+    assert abs(m["fp16"]["mAP50_95"] - m["onnx_map"]["mAP50_95"]) <= 0.005, (m["fp16"], m["onnx_map"])  # FP16 = float
+    d = m["detections"]  # at the runner's threshold, the FP16 build finds what onnxruntime finds
+    assert d["ref"] > 100 and d["unmatched"] <= 0.01 * d["ref"], d
     assert m["headline"]["rgb_is_right"] is True
     assert m["channel_order"][0]["min_cosine_vs_onnxruntime"] > 0.999
     assert m["headline"]["torchscript_min_cosine"] > 0.999
@@ -198,7 +238,7 @@ def test_04_convert_rknn(run_dir):
     # the toolkit's own calls in a %%toolkit cell (a child process) give the helpers' FP16 outputs
     assert m["by_hand_min_cosine"] > 0.999 and (run_dir / "04_convert" / "by_hand_fp16.rknn").is_file()
     small, big = m["export_size"]
-    assert (small["imgsz"], big["imgsz"]) == (SMALL["IMGSZ"], 640) and big["pixels_per_frame"] == 4 * small["pixels_per_frame"]
+    assert (small["imgsz"], big["imgsz"]) == (IMGSZ, 640) and big["pixels_per_frame"] == 4 * small["pixels_per_frame"]
     c = _concluded(m, "04_convert", ["fp16_keeps", "channel_order", "targets_fp16", "larger_export"])
     assert c["larger_export"]["value"] == round(big["rknn_MB"] / small["rknn_MB"], 2)
 
@@ -210,38 +250,39 @@ def test_05_quantize(run_dir):
     assert [r["config"] for r in m["sweep"]] == ["int8_normal_layer", "int8_normal_channel",
                                                 "int8_kl_divergence_layer", "int8_kl_divergence_channel"]
     assert all("error" not in r for r in m["sweep"]), m["sweep"]
-    assert m["calibration"]["count"] == SMALL["CALIB_COUNT"] and len(m["calibration"]["strata"]) >= 5
+    assert m["calibration"]["count"] == SHIPPED["CALIB_COUNT"] and len(m["calibration"]["strata"]) >= 5
     for r in m["sweep"]:
         assert Path(r["rknn"]).is_file() and 2.5 < r["rknn_MB"] < 6
-        assert min(v for k, v in r["cosine"].items() if k.startswith("box")) > 0.99, r["cosine"]
-        assert r["cosine"]["cls_prob_s8"] > 0.95, r["cosine"]
+        assert min(r["cosine"].values()) >= 0.99, r["cosine"]  # every output, every stride (the main job: 0.998)
     # the by-hand INT8 build is the helper's experiment build; the levels arithmetic matches the toolkit's step
     assert m["int8_by_hand_min_cosine"] > 0.9999, m["int8_by_hand_min_cosine"]
     stock, split = m["int8_levels"]["stock head: boxes (px) + class scores"], \
         m["int8_levels"]["9-output head: stride-8 class scores"]
-    assert stock["max"] > SMALL["IMGSZ"] * 0.9 and stock["levels_for_scores"] < 1 < 100 < split["levels_for_scores"]
+    assert stock["max"] > IMGSZ * 0.9 and stock["levels_for_scores"] < 1 < 100 < split["levels_for_scores"]
     assert abs(split["toolkit_step"] / split["scale"] - 1) < 0.01, split
     for t in (stock, split):
         assert t["scale"] == pytest.approx((t["max"] - t["min"]) / 255) and -128 <= t["zero_point"] <= 127
     ship = m["ship"]
-    assert ship["mAP50"] >= m["onnx_map"]["mAP50"] - INT8_MAP_MARGIN, (ship["mAP50"], m["onnx_map"])
     hybrid = {r["config"] for r in m["hybrid"]}
     best = m["headline"]["experiment"]
     assert best == m["experiment"] == selection.experiment_config(m["target"]).name  # the fixed cheap one
-    assert hybrid == {f"{best}_hybrid{SMALL['HYBRID_LAYERS']}", f"{best}_autohybrid"}
+    assert hybrid == {f"{best}_hybrid{SHIPPED['HYBRID_LAYERS']}", f"{best}_autohybrid"}
     assert {r["config"] for r in m["size_options"]} == {f"{best}_pruned", f"{best}_compressed"}
-    assert len(m["analysis_worst"]) == SMALL["HYBRID_LAYERS"]
+    assert len(m["analysis_worst"]) == SHIPPED["HYBRID_LAYERS"]
     assert m["custom_op"]["op_max_abs_diff"] < 1e-3 and m["custom_op"]["max_sum_to_one_error"] < 1e-2
     assert (run_dir / "05_quantize" / "calibration" / "dataset.txt").is_file()
     # the INT8 target table: every SoC builds the best sweep config and its simulator runs it
     rows = {r["target"]: r for r in m["targets"]}
     assert set(rows) == set(SOCS) and all(r["built"] and r["simulated"] for r in rows.values()), rows
-    # a working build on every SoC; the level of agreement is the small model's own: the lowest output cosine over
-    # 4 images comes from its sparse stride-16/32 scores and moves with the CPU that trained it (0.99 on one
-    # machine, 0.86 on another, every SoC the same to 6 decimals on both)
-    assert rows["rk3588"]["min_cosine"] > 0.5 and rows["rk3588"]["config"] == best
+    # every SoC's INT8 build agrees with onnxruntime as the main job measures it: lowest output cosine 0.99 and up
+    assert all(r["min_cosine"] >= 0.99 for r in rows.values()), {t: r["min_cosine"] for t, r in rows.items()}
+    assert rows["rk3588"]["config"] == best
     # honest selection: chosen on the even images, reported on the odd ones; a bootstrap says what is resolvable
     h = m["honest"]
+    # INT8 keeps float's accuracy within what this evaluation resolves (05's own bootstrap, 60 val images), and
+    # within the stage's own "keeps" figure in mAP50
+    assert ship["mAP50_95"] >= m["onnx_map"]["mAP50_95"] - h["resolution"], (ship, m["onnx_map"], h["resolution"])
+    assert ship["mAP50"] >= m["onnx_map"]["mAP50"] - stages.common.INT8_KEEPS_MAP50, (ship, m["onnx_map"])
     built = [r for r in m["sweep"] + m["hybrid"] + m["size_options"] if "error" not in r]
     # cost-aware: the candidates are every build within the selection half's resolution of its best, and the one
     # shipped is among the cheapest of them (within COST_TIE of the cheapest build time) and the best of those
@@ -251,12 +292,12 @@ def test_05_quantize(run_dir):
     cheap = [r for r in cand if r["build_s"] <= selection.COST_TIE * min(c["build_s"] for c in cand)]
     assert h["ship"] == ship["config_name"] == max(cheap, key=lambda r: (r["select_mAP50_95"], r["min_cosine"]))["config"]
     assert h["selection_resolution"] > 0 and h["selection_best"] in h["candidates"]
-    assert h["selection_images"] == h["report_images"] == SMALL["EVAL_IMAGES"] // 2
+    assert h["selection_images"] == h["report_images"] == SHIPPED["EVAL_IMAGES"] // 2
     assert h["report_gap"] == round(h["ship_report"] - h["float_report"], 4)
     for b in (h["ship_vs_float"], h["best_vs_worst"]):
-        assert b["low"] <= b["high"] and b["resamples"] == SMALL["BOOTSTRAP"] and b["sd"] > 0
+        assert b["low"] <= b["high"] and b["resamples"] == SHIPPED["BOOTSTRAP"] and b["sd"] > 0
     # the pitfalls: calibration size, wrong colour order, batch size vs core mask, score-sum float16
-    assert [r["images"] for r in m["calibration_curve"]] == SMALL["CALIB_SIZES"]
+    assert [r["images"] for r in m["calibration_curve"]] == SHIPPED["CALIB_SIZES"]
     assert m["colour_order"]["wrong"]["config"].endswith("_rgb2bgr")
     assert m["batch"]["recorded_batch_size"] == 3 and "rknn_batch_size=3" in m["batch"]["pool_rule"]
     assert "built" in m["score_sum_float16"] and m["score_sum_float16"]["layers"]
@@ -271,13 +312,11 @@ def test_05_quantize(run_dir):
 @pytest.fixture(scope="session")
 def yolo11_run(run_dir, tmp_path_factory):
     """MODEL=yolo11n through 01-03 on the chain's dataset: the run 06 compares with (COMPARE_RUN). 06 runs once,
-    with it: the family comparison adds its builds to the one 06 run. YOLO11_EPOCHS, not the chain's 40: what is
-    tested of it is structural (it builds, with which rule, its depthwise layers, the conclusion's wording), so
-    06 says the two trained for different epochs (the main job's comparison in the README: 75 epochs each)."""
+    with it: the family comparison adds its builds to the one 06 run. The shipped YOLO11n trained as the YOLOv8n
+    did (75 epochs, the same data and settings), so the two compare like for like."""
     other = tmp_path_factory.mktemp("yolo11_run")
     data = artifacts.read_metrics(run_dir, "01_train")["data_yaml"]
-    y11 = {**SMALL, "MODEL": "yolo11n", "DATA_YAML": data, "TRAIN_SILU_TWIN": False,
-           "TRANSPLANT_EPOCHS": 0, "EPOCHS": YOLO11_EPOCHS, "CLOSE_MOSAIC": 5}
+    y11 = {**SHIPPED, "MODEL": "yolo11n", "DATA_YAML": data, "TRAINED_WEIGHTS": str(checkpoints.SHIPPED / "yolo11n-relu.pt")}
     for number in ("01", "02", "03"):
         execute(number, other, y11)
     return other
@@ -295,7 +334,9 @@ def test_06_analyze(run_dir, yolo11_run):
     rows = {(r["variant"], r["runtime"].split()[0] + r["runtime"].split()[1]): r for r in m["map_table"]}
     assert len(m["map_table"]) == 6
     f, q = rows[("relu", "onnxruntimefloat32")], rows[("relu", "RKNNINT8")]
-    assert q["mAP50"] >= f["mAP50"] - INT8_MAP_MARGIN
+    resolution = artifacts.read_metrics(run_dir, "05_quantize")["honest"]["resolution"]  # the same images as 05
+    assert q["mAP50_95"] >= f["mAP50_95"] - resolution, (q, f, resolution)
+    assert q["mAP50"] >= f["mAP50"] - stages.common.INT8_KEEPS_MAP50, (q, f)
     assert rows[("relu", "RKNNFP16")]["min_cosine"] > 0.999
     assert m["stock_head"]["built"] is False and m["stock_head"]["step"] == "build"
     p9, p6, cat = m["layouts"]
@@ -366,8 +407,8 @@ def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
     assert m["conclusions"][-1]["value"]["other_toolkit"] == {k: r["other_toolkit"]["disable_rules"] for k, r in rows.items()}
     found = m["conclusions"][-1]
     assert found["id"] == "model_family"
-    assert f"different epochs ({SMALL['EPOCHS']} vs {YOLO11_EPOCHS})" in found["text"]
-    assert rows["yolov8n"]["epochs"] == SMALL["EPOCHS"] and rows["yolo11n"]["epochs"] == YOLO11_EPOCHS
+    assert rows["yolov8n"]["epochs"] == rows["yolo11n"]["epochs"] == DEFAULTS["EPOCHS"]  # trained alike
+    assert "different epochs" not in found["text"]
     assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]
     assert found["value"]["int8_loss"] == {k: round(r["float_mAP50"] - r["int8_mAP50"], 4) for k, r in rows.items()}
     assert m["headline"]["family_int8_mAP50_loss"] == found["value"]["int8_loss"]
@@ -392,7 +433,7 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
         ["run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
          "calibration", "samples", "reference", deploy.BUNDLE_PACKAGE])
-    assert m["samples"] == SMALL["SAMPLE_IMAGES"]
+    assert m["samples"] == SHIPPED["SAMPLE_IMAGES"]
     # section 5 without a board: the emulated one (bullseye/pip), over SSH: versions, push, run, pull, compare
     b = m["board"]
     assert b["connected"] and b["emulated"] and b["kind"] == "ssh" and b["board"] == "bullseye/pip", b
@@ -411,7 +452,7 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert c["emulated_board"]["holds"] and "not board times" in c["emulated_board"]["text"]
     # section 4: the clip served by ffmpeg at 15 frames/s caps the pool; the same clip as a file does not
     live = m["live"]
-    assert live["fps"] == SMALL.get("STREAM_FPS", 15) and live["cores"] == SMALL["CORES"]
+    assert live["fps"] == SHIPPED["STREAM_FPS"] and live["cores"] == SHIPPED["CORES"]
     st, fi = live["stream"], live["file"]
     assert st["source"]["kind"] == "stream" and st["source"]["frames"] == "newest" and st["source"]["stopped"] == "end"
     assert st["rate"]["limited_by"] == "source" and fi["rate"]["limited_by"] == "pipeline", (st["rate"], fi["rate"])
@@ -440,12 +481,13 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])
 
 
-# 08 with its own small settings: the stick figures, two short trainings (scratch, and from 01's SiLU twin)
-POSE_SMALL = {"SYNTH_TRAIN": 80, "SYNTH_VAL": 20, "EPOCHS": 12, "CLOSE_MOSAIC": 4, "PARITY_IMAGES": 6, "CONF": 0.1,
-              "EVAL_IMAGES": 20, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6,
+# 08 on the shipped keypoint model (POSE_TRAINED_WEIGHTS), the stick figures at the main job's defaults; fewer
+# images where only time is saved
+POSE_SMALL = {"POSE_TRAINED_WEIGHTS": str(checkpoints.SHIPPED / "yolov8n-pose-relu.pt"), "PARITY_IMAGES": 6,
+              "EVAL_IMAGES": 30, "CALIB_COUNT": 16, "LATENCY_RUNS": 5, "VIEW_IMAGES": 1, "VIDEO_FRAMES": 6,
               "ARM_FP16_IMAGES": 3}
+POSE_DEFAULTS = checkpoints.defaults("08")
 POSE_FP16_MARGIN = stages.s08_pose.POSE_KEEPS  # ncnn fp16 pose mAP50-95 may trail fp32 by at most this
-POSE_INT8_MARGIN = stages.s08_pose.POSE_INT8_MARGIN  # RKNN INT8 pose mAP50-95 may trail the FP16 build by at most this
 
 
 @NEEDS_BOARD
@@ -453,12 +495,16 @@ def test_08_pose(run_dir):
     _execute("08", run_dir, **POSE_SMALL)
     _no_unexpected_errors(run_dir, "08_pose_ncnn.ipynb")
     m = artifacts.read_metrics(run_dir, "08_pose")
-    assert m["kpt_shape"] == [9, 3] and m["dataset"]["val"]["images"] == POSE_SMALL["SYNTH_VAL"]
-    scratch, moved = m["models"]["scratch"], m["models"]["transplanted"]
-    assert scratch["activation_census"] == {"SiLU": 0, "ReLU": 63} == moved["activation_census"]
-    assert moved["transplant"]["share"] > 0.5 and scratch["epochs"] == moved["epochs"] == POSE_SMALL["EPOCHS"]
-    t = m["transplant"]
-    assert t["metric"] == "pose_mAP50" and len(t["loss_first_epochs"]["transplanted"]) == 5
+    assert m["kpt_shape"] == [9, 3] and m["dataset"]["val"]["images"] == POSE_DEFAULTS["SYNTH_VAL"]
+    (name, brought), = m["models"].items()
+    made = json.loads((checkpoints.SHIPPED / "yolov8n-pose-relu.json").read_text())
+    assert name == "brought" and brought["activation_census"] == {"SiLU": 0, "ReLU": 63}
+    assert brought["brought"] == POSE_SMALL["POSE_TRAINED_WEIGHTS"] and brought["manifest"]["sha256"] == made["sha256"]
+    assert brought["epochs"] == made["figures"]["epochs"] == POSE_DEFAULTS["EPOCHS"] and m["transplant"] is None
+    # ultralytics' validation here gives the pose mAP its manifest recorded, on val images it never trained on
+    assert abs(brought["pose_mAP50_95"] - made["figures"]["pose_mAP50_95"]) < 0.005, (brought, made["figures"])
+    val = set(checkpoints.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
+    assert len(val) == POSE_DEFAULTS["SYNTH_VAL"] and not val & set(made["dataset"]["train_image_sha256"])
     # the proof against ultralytics, both heads
     assert m["parity_ok"] is True
     for p in m["parity"].values():
@@ -478,7 +524,7 @@ def test_08_pose(run_dir):
     assert set(builds) == {"FP16", "INT8", "INT8, keypoint branch float16"}
     f, q = builds["FP16"], builds["INT8"]
     assert min(f["min_box_cosine"], f["min_cls_cosine"], f["min_kpt_cosine"]) > 0.999, f
-    assert q["pose_mAP50_95"] >= f["pose_mAP50_95"] - POSE_INT8_MARGIN, (q, f)
+    assert q["pose_mAP50_95"] >= f["pose_mAP50_95"] - POSE_FP16_MARGIN, (q, f)  # INT8 keeps it as fp16 must
     assert builds["INT8, keypoint branch float16"]["float_layers"] > 0 and 2 < q["rknn_MB"] < f["rknn_MB"]
     table = {r["runtime"]: r for r in m["runtime_table"]}
     assert set(table) == {"onnxruntime float32", "ncnn fp16", "RKNN INT8 (simulator)"}
@@ -502,7 +548,8 @@ def test_08_pose(run_dir):
         assert d["video_MB"] > 0 and (run_dir / "08_pose" / "runs" / backend / "annotated.mp4").is_file()
     bundle = run_dir / "08_pose" / "bundle"
     assert {"model.rknn", "model.onnx", "model.ncnn.param", "model.ncnn.bin", "run.py"} <= {p.name for p in bundle.iterdir()}
-    for png in ("dataset_samples.png", "training_curves.png", "runtimes.png", "annotated_frame.png"):
+    assert "brought" in c["pose_transplant"]["text"] and c["pose_transplant"]["value"] is None
+    for png in ("dataset_samples.png", "runtimes.png", "annotated_frame.png"):
         assert (run_dir / "08_pose" / png).is_file()
 
 
@@ -560,6 +607,11 @@ def test_09_compare_paths(run_dir):
             assert r["vs_low"] <= r["vs_reference"] <= r["vs_high"], r
     stock, wb = m["paths"][3], m["paths"][0]
     assert stock["cls_distinct_above_0_01"] < wb["cls_distinct_above_0_01"]  # its scores share a scale with pixels
+    # the ordering, with its intervals (paired bootstrap, the same 60 images): no INT8 path beats the workbook's by
+    # more than the images resolve, and the stock head (DFL inside, scores sharing one scale with pixels) trails it
+    int8 = [r for r in m["paths"][1:] if r["precision"] == "INT8"]
+    assert not [r["path"] for r in int8 if r["vs_low"] > 0], [(r["path"], r["vs_low"]) for r in int8]
+    assert stock["vs_high"] < 0, (stock["vs_reference"], stock["vs_low"], stock["vs_high"])
     # the workbook's row is 05's model: the same figures on the same images
     (check,) = m["expectations"]
     assert check["id"] == "workbook_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
@@ -581,17 +633,17 @@ def test_09_every_try_this_figure_is_recorded(run_dir):
     relu = artifacts.read_metrics(run_dir, "01_train")["variants"]["relu"]
     assert t["01_train"]["box_px_without_fit_boxes"] == {"8": 120, "16": 240, "32": 480}
     assert t["01_train"]["box_px_with_fit_boxes"] == relu["initial_box_px"]
-    g = SMALL["IMGSZ"]
+    g = IMGSZ
     gate = t["02_patch"]
     assert gate["cells"] == sum((g // s) ** 2 for s in (8, 16, 32)) and 0 < gate["cells_passing"] < gate["cells"]
     assert gate["same_detections"] is True and gate["detections_with_gate"] == gate["detections_without_gate"]
     assert t["03_export"]["opset"] == 17 and t["03_export"]["max_output_diff"] < 1e-4
     assert t["04_convert"]["RGB"] > 0.999 > t["04_convert"]["BGR"]
-    assert set(t["05_quantize"]) == {str(n) for n in SMALL["CALIB_SIZES"]}
+    assert set(t["05_quantize"]) == {str(n) for n in SHIPPED["CALIB_SIZES"]}
     curve = artifacts.read_metrics(run_dir, "05_quantize")["calibration_curve"]
     assert t["05_quantize"] == {str(r["images"]): r["mAP50_95"] for r in curve}
     conf = t["06_analyze"]
-    assert conf["conf"] == SMALL["CONF"] and all(conf["at_0.05"][k] >= conf["at_conf"][k] for k in ("float", "INT8"))
+    assert conf["conf"] == CONF and all(conf["at_0.05"][k] >= conf["at_conf"][k] for k in ("float", "INT8"))
     tiles = t["07_deploy"]
     assert tiles["overlap_0"]["tiles"] <= tiles["with_overlap"]["tiles"] and tiles["with_overlap"] == \
         artifacts.read_metrics(run_dir, "07_deploy")["tile_merge"]

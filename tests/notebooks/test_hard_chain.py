@@ -1,9 +1,11 @@
-"""The whole chain 01 -> 07 the way a new user runs it: their own dataset (tests/support/hard_dataset.py:
+"""The chain 01 -> 07 the way a new user runs it: their own dataset (tests/support/hard_dataset.py:
 480x360 PNGs, names with spaces, empty and missing label files, a polygon-labelled file, one corrupt image)
-and another model scale (MODEL='yolov8s').
+and another model scale (MODEL='yolov8s'), trained here for a few epochs.
 
 Tiny settings: the point is that every step accepts such data and that the corrupt image is named and
-left out everywhere, never a score; the main chain (test_chain.py) holds the accuracy floors.
+left out everywhere, never a score; the main chain (test_chain.py) holds the accuracy floors. 06 is left
+out: it reads the data through the same evaluation set as 05 and 07 (and the main chain runs it on a user's
+brought model), and nothing here is checked in its record: its yolov8s builds would cost CI time for nothing.
 """
 import json
 from pathlib import Path
@@ -23,7 +25,6 @@ TINY = {
     "EVAL_IMAGES": 4, "TARGETS": ["rk3588"], "TARGET_IMAGES": 1, "CALIB_COUNT": 30,
     "ALGORITHMS": ["normal"], "METHODS": ["channel"], "HYBRID_LAYERS": 1, "RUN_AUTO_HYBRID": False,
     "CUSTOM_OP_IMAGES": 1, "VIEW_IMAGES": 1, "RUN_MMSE": False, "CALIB_SIZES": [], "BOOTSTRAP": 20, "BATCH_DEMO": 1,
-    "TOOLKITS": [],  # 06: the pinned toolkit only (the main chain builds with the other releases)
     "LARGE_EXPORT": 0,
     "SAMPLE_IMAGES": 2, "CORES": 1, "FRAME_OBJECT_IMAGES": 2, "EMULATED_BOARD": "",  # the main chain covers it
 }
@@ -37,7 +38,7 @@ def hard(tmp_path_factory):
 
 def test_hard_dataset_through_the_chain(hard):
     run = hard["run"]
-    for nb in ("01", "02", "03", "04", "05", "06", "07"):
+    for nb in ("01", "02", "03", "04", "05", "07"):
         execute(nb, run, {**TINY, "DATA_YAML": str(hard["yaml"])})
     m1 = artifacts.read_metrics(run, "01_train")
     assert m1["names"] == NAMES and m1["model"] == "yolov8s"
