@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers import train
+from helpers import bring
 from helpers.activations import activation_census, activation_kind, build_model, write_model_yaml
 from helpers.heads import load_model
 
@@ -37,7 +37,7 @@ def checkpoints(tmp_path_factory):
 @pytest.mark.parametrize("kind,variant", [("relu-yaml", "relu"), ("relu-edited", "relu"), ("silu", "silu")])
 def test_the_census_tells_what_was_brought(checkpoints, tiny_dataset, tmp_path, kind, variant):
     info = type(tiny_dataset)(**{**tiny_dataset.__dict__, "names": ["a", "b", "c", "d", "e"]})
-    rec = train.bring_trained(tmp_path, checkpoints[kind], info, 96, evaluate=False)
+    rec = bring.bring_trained(tmp_path, checkpoints[kind], info, 96, evaluate=False)
     assert rec["activation_kind"]["kind"] == kind and rec["variant"] == variant
     assert (tmp_path / "01_train" / f"{variant}.pt").is_file() and rec["names"] == ["0", "1", "2", "3", "4"]
     model = load_model(rec["weights"])  # the workbook uses the checkpoint's modules ...
@@ -53,7 +53,7 @@ def test_the_census_tells_what_was_brought(checkpoints, tiny_dataset, tmp_path, 
 def test_a_checkpoint_that_does_not_fit_is_refused(checkpoints, tiny_dataset, tmp_path):
     three = type(tiny_dataset)(**{**tiny_dataset.__dict__, "names": ["a", "b", "c"]})
     with pytest.raises(ValueError, match="the model has 5 classes .* has 3: set DATA_YAML"):
-        train.bring_trained(tmp_path, checkpoints["silu"], three, 96, evaluate=False)
+        bring.bring_trained(tmp_path, checkpoints["silu"], three, 96, evaluate=False)
     with pytest.raises(ValueError, match="TRAINED_WEIGHTS: no file at"):
-        train.bring_trained(tmp_path, tmp_path / "nothing.pt", tiny_dataset, 96, evaluate=False)
+        bring.bring_trained(tmp_path, tmp_path / "nothing.pt", tiny_dataset, 96, evaluate=False)
     assert activation_kind(build_model(write_model_yaml(tmp_path, "relu", "n", nc=3), 3))["kind"] == "relu-yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checkpoints, train, workbook
+from helpers import bring, checkpoints, workbook
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path, tiny_dataset)
                                                           "train_checkpoints.py"):
         checkpoints.verify(bad)
     with pytest.raises(checkpoints.CheckpointError):  # bringing it into 01 refuses it the same way
-        train.bring_trained(tmp_path / "run", bad, tiny_dataset, 96, evaluate=False)
+        bring.bring_trained(tmp_path / "run", bad, tiny_dataset, 96, evaluate=False)
     why = checkpoints.stale(tmp_path, check_images=False)
     assert any("does not match its manifest" in w for w in why) and any("no manifest" in w or "does not exist" in w
                                                                          for w in why)
@@ -81,19 +81,19 @@ def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path, tiny_dataset)
 def test_trained_weights_takes_a_relu_model_and_its_silu_twin(tmp_path, tiny_dataset):
     relu, silu = (str(checkpoints.SHIPPED / f"yolov8n-{v}.pt") for v in ("relu", "silu"))
     info = type(tiny_dataset)(**{**tiny_dataset.__dict__, "names": ["a", "b", "c", "d", "e"]})
-    got = train.bring_all(tmp_path, f"{silu}, {relu}", info, 96, evaluate=False)
+    got = bring.bring_all(tmp_path, f"{silu}, {relu}", info, 96, evaluate=False)
     assert list(got) == ["relu", "silu"] and got["relu"]["manifest"]["name"] == "yolov8n-relu"
     assert got["relu"]["epochs"] == _manifest("yolov8n-relu")["figures"]["epochs"]
     with pytest.raises(ValueError, match="both relu models"):
-        train.bring_all(tmp_path, f"{relu},{relu}", info, 96, evaluate=False)
+        bring.bring_all(tmp_path, f"{relu},{relu}", info, 96, evaluate=False)
     rel = checkpoints.SHIPPED.relative_to(ROOT) / "yolov8n-relu.pt"  # a relative path: from the project root
-    assert train.bring_all(tmp_path, str(rel), info, 96, evaluate=False)["relu"]["brought"] == relu
+    assert bring.bring_all(tmp_path, str(rel), info, 96, evaluate=False)["relu"]["brought"] == relu
 
 
 def test_a_pose_checkpoint_goes_to_08_not_01(tmp_path, tiny_dataset):
     pose = checkpoints.SHIPPED / "yolov8n-pose-relu.pt"
     with pytest.raises(ValueError, match="POSE_TRAINED_WEIGHTS"):
-        train.bring_trained(tmp_path, pose, tiny_dataset, 96, evaluate=False)
+        bring.bring_trained(tmp_path, pose, tiny_dataset, 96, evaluate=False)
 
 
 def test_the_fast_lane_brings_the_shipped_checkpoints():
