@@ -349,17 +349,3 @@ def stale(dest: str | os.PathLike = SHIPPED, check_images: bool = True) -> list[
                     why.append(f"{m['name']}: the embedded dataset generator ({m['dataset']['generator']}) no longer "
                                f"makes the images it trained on: {fix} ({_duration(m)})")
     return why
-
-
-def describe(dest: str | os.PathLike = SHIPPED) -> list[dict]:
-    """One row per shipped checkpoint: what it is, its figures and how it was made (README, 00, tests)."""
-    rows = []
-    for name in REFERENCES:
-        m = manifest_of(Path(dest) / f"{name}.pt")
-        if m:
-            f = m["figures"]
-            rows.append({"checkpoint": f"{name}.pt", "role": m["role"], "MB": round(m["bytes"] / 2**20, 2),
-                         "epochs": f["epochs"], "mAP50": f.get("pose_mAP50", f["mAP50"]) if "pose" in name
-                         else f["mAP50"], "mAP50_95": f.get("pose_mAP50_95", f["mAP50_95"]) if "pose" in name
-                         else f["mAP50_95"], "s_per_epoch": f["seconds_per_epoch"]})
-    return rows
