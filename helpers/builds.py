@@ -14,7 +14,7 @@ from pathlib import Path
 from .board.postprocess import DEFAULT_CONF, DEFAULT_IOU
 from .metrics import EvalSet, detections, evaluate_outputs, lowest_cosine, output_agreement
 from .toolkit.config import BuildConfig
-from .toolkit.jobs import simulate
+from .toolkit.jobs import side_by_side, simulate
 from .toolkit.logs import ToolkitError
 
 
@@ -71,6 +71,8 @@ def sweep(onnx, configs, es, ref_outputs, names, dataset, out_dir, progress: boo
 
     rows, outputs = [], {}
     out_dir = Path(out_dir)
+    # one build at a time, unlike the comparisons (jobs.side_by_side): 05 ships by build time too (selection.COST_TIE),
+    # so each build is timed alone
     for cfg in tqdm(list(configs), desc="configs", disable=not progress):
         try:
             row, outs = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=dataset,
@@ -162,13 +164,12 @@ def target_table(onnx, cfg: BuildConfig, targets, es: EvalSet, ref_outputs, name
     from .board.targets import SOCS
 
     n = max(1, min(images, len(es)))
-    rows = []
-    for t in targets:
+
+    def one(t):  # each SoC in its own work folder: the builds run side by side (jobs.side_by_side)
         soc = SOCS[t]
         row = {"target": t, "npu_cores": soc.npu_cores, "config": cfg.name}
         if not cfg.quantize and not soc.fp16:
-            rows.append({**row, "built": False, "error": "INT8 only (no float16 build for this SoC)"})
-            continue
+            return {**row, "built": False, "error": "INT8 only (no float16 build for this SoC)"}
         rknn = Path(out_dir) / f"{Path(onnx).stem}_{cfg.name}_{t}.rknn"
         try:
             res = simulate(onnx, dataclasses.replace(cfg, target=t), es.nhwc()[:n], dataset=dataset, rknn_out=rknn,
@@ -179,8 +180,9 @@ def target_table(onnx, cfg: BuildConfig, targets, es: EvalSet, ref_outputs, name
         except ToolkitError as e:
             built = rknn.is_file() and e.step not in ("config", "load_onnx", "build", "export_rknn")
             row.update(built=built, simulated=False, error=f"{e.step}: {e.reason}")
-        rows.append(row)
-    return rows
+        return row
+
+    return side_by_side(one, list(targets))
 
 
 def calibration_curve(onnx, cfg: BuildConfig, info, sizes, es: EvalSet, ref_outputs, names, out_dir,
@@ -188,14 +190,17 @@ def calibration_curve(onnx, cfg: BuildConfig, info, sizes, es: EvalSet, ref_outp
     """INT8 accuracy against calibration-set size: one stratified set per size, the same ``cfg`` for all."""
     from .toolkit.calibration import write_calibration_set
 
-    rows = []
-    for n in sizes:
-        calib = write_calibration_set(info, Path(out_dir) / f"calibration_{n}", int(n), es.imgsz, seed)
-        row, _ = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=calib.txt, workdir=Path(out_dir) / "work")
-        rows.append({"images": len(calib.files), "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
-                     "min_cosine": row["min_cosine"], "build_s": row["build_s"],
-                     "min_cls_cosine": lowest_cosine(row["cosine"], "cls")})
-    return rows
+    calibs = [write_calibration_set(info, Path(out_dir) / f"calibration_{n}", int(n), es.imgsz, seed) for n in sizes]
+
+    def one(job):  # each size in its own work folder: the builds run side by side (jobs.side_by_side)
+        n, calib = job
+        row, _ = evaluate_build(onnx, cfg, es, ref_outputs, names, dataset=calib.txt,
+                                workdir=Path(out_dir) / "work" / f"calibration_{n}")
+        return {"images": len(calib.files), "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
+                "min_cosine": row["min_cosine"], "build_s": row["build_s"],
+                "min_cls_cosine": lowest_cosine(row["cosine"], "cls")}
+
+    return side_by_side(one, list(zip(sizes, calibs)))
 
 
 def batch_build(onnx, cfg: BuildConfig, batch: int, dataset, out_dir) -> dict:

@@ -12,6 +12,7 @@ from .builds import evaluate_build
 from .metrics import EvalSet, evaluate_outputs, lowest_cosine, onnx_outputs
 from .routes import concat_adapter, export_concat_head
 from .toolkit.config import BuildConfig
+from .toolkit.jobs import side_by_side
 
 
 def variant_comparison(onnx_files: dict, variants, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir,
@@ -25,22 +26,35 @@ def variant_comparison(onnx_files: dict, variants, int8_cfg: BuildConfig, es: Ev
     from tqdm.auto import tqdm
 
     from .heads import output_names
-
     names = output_names()
-    rows, outs = [], {}
+    variants = list(variants)
+    refs = {v: onnx_outputs(onnx_files[f"{v}_npu9"], es) for v in variants}
     fp16 = BuildConfig(target=int8_cfg.target)
-    for v in tqdm(list(variants), desc="variants", disable=not progress):
-        onnx = onnx_files[f"{v}_npu9"]
-        ref = onnx_outputs(onnx, es)
-        m = evaluate_outputs(ref, es)
-        rows.append({"variant": v, "runtime": "onnxruntime float32", "config": "-", **m, "min_cosine": 1.0,
-                     "rknn_MB": None})
-        outs[v] = {"onnx": ref}
+    jobs = []
+    for v in variants:
         for kind, cfg in (("fp16", fp16), ("int8", int8_cfg)):
             if kind == "int8" and cfg.float_layers and v != "relu":
                 cfg = dataclasses.replace(cfg, float_layers=())
-            row, o = evaluate_build(onnx, cfg, es, ref, names, dataset=dataset if cfg.quantize else None,
-                                    rknn_out=Path(out_dir) / f"{v}_npu9_{cfg.name}.rknn", workdir=Path(out_dir) / "work")
+            jobs.append((v, kind, cfg))
+
+    def build(job):  # each variant in its own work folder: the builds run side by side
+        v, kind, cfg = job
+        return evaluate_build(onnx_files[f"{v}_npu9"], cfg, es, refs[v], names,
+                              dataset=dataset if cfg.quantize else None,
+                              rknn_out=Path(out_dir) / f"{v}_npu9_{cfg.name}.rknn", workdir=Path(out_dir) / "work" / v)
+
+    bar = tqdm(total=len(jobs), desc="builds", disable=not progress)
+    built = side_by_side(build, jobs, progress=bar)
+    bar.close()
+    rows, outs = [], {}
+    for v in variants:
+        m = evaluate_outputs(refs[v], es)
+        rows.append({"variant": v, "runtime": "onnxruntime float32", "config": "-", **m, "min_cosine": 1.0,
+                     "rknn_MB": None})
+        outs[v] = {"onnx": refs[v]}
+        for (jv, kind, cfg), (row, o) in zip(jobs, built):
+            if jv != v:
+                continue
             rows.append({"variant": v, "runtime": f"RKNN {kind.upper()} simulator", "config": cfg.name,
                          "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"], "min_cosine": row["min_cosine"],
                          "rknn_MB": row["rknn_MB"], "cosine": row["cosine"],
@@ -63,10 +77,14 @@ def layout_comparison(onnx_files: dict, weights: str, variant: str, int8_cfg: Bu
     specs = [("patched, 9 outputs", onnx_files[f"{variant}_npu9"], ref9, names9, None, True),
              ("patched, 6 outputs", onnx_files[f"{variant}_npu6"], ref6, names6, None, False),
              ("boxes+scores in one output", concat_onnx, ref6, names6, concat_adapter(imgsz, nc), False)]
+    def build(spec):  # each head in its own work folder: the builds run side by side
+        _, onnx, ref, names, adapt, use_sum = spec
+        return evaluate_build(onnx, cfg, es, ref, names, dataset=dataset, adapt=adapt, use_score_sum=use_sum,
+                              rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn",
+                              workdir=out_dir / "work" / Path(onnx).stem)
+
     rows, outs = [], {}
-    for label, onnx, ref, names, adapt, use_sum in specs:
-        row, o = evaluate_build(onnx, cfg, es, ref, names, dataset=dataset, adapt=adapt, use_score_sum=use_sum,
-                                rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn", workdir=out_dir / "work")
+    for (label, onnx, ref, names, adapt, use_sum), (row, o) in zip(specs, side_by_side(build, specs)):
         cls = cls_values(o, names)
         rows.append({"head": label, "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
                      "min_cls_cosine": lowest_cosine(row["cosine"], "cls"),
@@ -232,24 +250,32 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     onnx_files = {f"{m['model']}_npu9": m["onnx"] for m in models}
     map_rows, outs = variant_comparison(onnx_files, [m["model"] for m in models], cfg, es, dataset, out_dir,
                                         progress=progress)
+    work = Path(out_dir) / "work"
+
+    def extra(job):  # the other granularity, and the other toolkit release when set up; each model in its own folder
+        m, kind = job
+        if kind == "other_method":
+            return evaluate_build(m["onnx"], other_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
+                                  workdir=work / m["model"])[0]
+        tk_cfg = dataclasses.replace(cfg, toolkit=other_toolkit)
+        try:
+            t, _ = evaluate_build(m["onnx"], tk_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
+                                  workdir=work / m["model"])
+            return {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
+                    "int8_mAP50": t["mAP50"], "min_cls_cosine": lowest_cosine(t["cosine"], "cls")}
+        except ToolkitError as e:
+            return {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
+
+    kinds = ["other_method"] + (["other_toolkit"] if other_toolkit and split_ready([other_toolkit])[0] else [])
+    jobs = [(m, k) for m in models for k in kinds]
+    done = {(m["model"], k): r for (m, k), r in zip(jobs, side_by_side(extra, jobs))}
     rows = []
     for m in models:
         f, h, q = (map_row(map_rows, m["model"], k) for k in ("onnx", "RKNN FP16", "RKNN INT8"))
-        o, _ = evaluate_build(m["onnx"], other_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
-                              rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
-                              workdir=Path(out_dir) / "work")
+        o, by_other = done[(m["model"], "other_method")], done.get((m["model"], "other_toolkit"), {})
         cos = q["cosine"]
-        by_other = {}
-        if other_toolkit and split_ready([other_toolkit])[0]:
-            tk_cfg = dataclasses.replace(cfg, toolkit=other_toolkit)
-            try:
-                t, _ = evaluate_build(m["onnx"], tk_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
-                                      rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
-                                      workdir=Path(out_dir) / "work")
-                by_other = {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
-                            "int8_mAP50": t["mAP50"], "min_cls_cosine": lowest_cosine(t["cosine"], "cls")}
-            except ToolkitError as e:
-                by_other = {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
         rows.append({"model": m["model"], "epochs": m["epochs"], "parameters": m["parameters"],
                      **depthwise_convs(m["onnx"]),
                      "float_mAP50": f["mAP50"], "int8_mAP50": q["mAP50"], "int8_delta_mAP50": round(q["mAP50"] - f["mAP50"], 4),

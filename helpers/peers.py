@@ -398,19 +398,29 @@ def toolkit_specs(onnx: dict, cfg: BuildConfig, calibration_txt, calibration_wor
 
 
 def measure_all(specs: list, es: EvalSet, out_dir, resamples: int = 100, reference_label: str | None = None,
-                progress: bool = True) -> tuple[list[dict], dict]:
-    """:func:`measure` for every spec (the reference, if named, first); rows and ``{label: parts}``."""
+                progress: bool = True, workers: int | None = None) -> tuple[list[dict], dict]:
+    """:func:`measure` for every spec (the reference, if named, first; then the others side by side,
+    :func:`.toolkit.jobs.side_by_side`: each build has its own work folder and child process, so their build and
+    simulator times are taken beside a neighbour); rows and ``{label: parts}``."""
     from tqdm.auto import tqdm
 
-    cache, rows, parts = {}, [], {}
-    order = sorted(specs, key=lambda s: s.label != reference_label)
+    from .toolkit.jobs import side_by_side
+
+    cache, parts = {}, {}
+    for s in specs:  # every float reference once, before any thread reads them
+        _float_reference(s, es, cache)
+    bar = tqdm(total=len(specs), desc="paths", disable=not progress)
+    first = [s for s in specs if s.label == reference_label]
+    rest = [s for s in specs if s.label != reference_label]
     ref = None
-    for s in tqdm(order, desc="paths", disable=not progress):
-        row, p = measure(s, es, out_dir, cache, resamples, reference=ref)
-        if s.label == reference_label:
-            ref = p
-        rows.append(row)
-        parts[s.label] = p
-    keep = {s.label: i for i, s in enumerate(specs)}
-    rows.sort(key=lambda r: keep[r["path"]])
-    return rows, parts
+    for s in first:
+        row, ref = measure(s, es, out_dir, cache, resamples)
+        parts[s.label] = ref
+        bar.update(1)
+    measured = side_by_side(lambda s: measure(s, es, out_dir, cache, resamples, reference=ref), rest, workers, bar)
+    bar.close()
+    rows = {s.label: r for s, (r, _) in zip(rest, measured)}
+    parts.update({s.label: p for s, (_, p) in zip(rest, measured)})
+    if first:
+        rows[first[0].label] = row
+    return [rows[s.label] for s in specs], parts

@@ -122,3 +122,50 @@ def test_a_broken_graph_rule_is_skipped_as_the_toolkit_advises(untrained_model, 
     assert (tmp_path / "advised" / "fp16" / "toolkit.first_attempt.log").is_file()
     assert jobs.load_build_record(tmp_path / "stock.rknn")["config"].disable_rules == ("seperate_conv_rs_split",)
     assert fp16.config_kwargs().get("disable_rules") is None
+
+
+def test_builds_side_by_side_give_what_one_at_a_time_gives(onnx9, calib, inputs, tmp_path):
+    """Two builds at once (each in its own child process and work folder) give the outputs and .rknn sizes the
+    same builds give one after the other: running them side by side changes no figure, only the wall time."""
+    cfgs = [config.BuildConfig(), config.BuildConfig(quantize=True)]
+
+    def build(cfg, where):
+        return jobs.simulate(onnx9, cfg, inputs, dataset=calib.txt if cfg.quantize else None,
+                             rknn_out=where / f"{cfg.name}.rknn")
+
+    apart = [build(c, tmp_path / "apart") for c in cfgs]
+    together = jobs.side_by_side(lambda c: build(c, tmp_path / "together"), cfgs, workers=2)
+    for c, a, b in zip(cfgs, apart, together):
+        assert a["rknn_bytes"] == b["rknn_bytes"], c.name
+        for img_a, img_b in zip(a["outputs"], b["outputs"], strict=True):
+            assert all(np.array_equal(x, y) for x, y in zip(img_a, img_b, strict=True)), c.name
+        assert (tmp_path / "together" / "work" / c.name / "toolkit.log").is_file()
+
+
+def test_side_by_side_keeps_order_raises_and_overlaps(monkeypatch):
+    import threading
+    import time
+
+    running, most = [], [0]
+    lock = threading.Lock()
+
+    def slow(x):
+        with lock:
+            running.append(x)
+            most[0] = max(most[0], len(running))
+        time.sleep(0.2)
+        with lock:
+            running.remove(x)
+        if x == "bad":
+            raise ValueError(x)
+        return x * 2
+
+    assert jobs.side_by_side(slow, [3, 1, 2], workers=2) == [6, 2, 4] and most[0] == 2
+    most[0] = 0
+    assert jobs.side_by_side(slow, [3, 1, 2], workers=1) == [6, 2, 4] and most[0] == 1
+    with pytest.raises(ValueError, match="bad"):
+        jobs.side_by_side(slow, [1, "bad", 2], workers=2)
+    monkeypatch.setenv("WORKBOOK_BUILD_WORKERS", "3")
+    assert jobs.build_workers() == 3
+    monkeypatch.delenv("WORKBOOK_BUILD_WORKERS")
+    assert 1 <= jobs.build_workers() <= min(os.cpu_count() or 1, jobs.MAX_SIDE_BY_SIDE)
