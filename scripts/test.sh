@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 if command -v python3 >/dev/null 2>&1; then python3 scripts/disk_check.py setup tests; fi
 bash scripts/setup.sh --all-toolkits   # 06 and 09 compare toolkit releases, 2.2.0 included
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest -ra --durations=25 "$@"   # the 25 slowest tests listed at the end: where CI time goes
+# Two lanes (pytest-xdist): the chain on the shipped models (tests/notebooks/test_chain.py, one group: its tests share
+# a run folder, in order) in one, the user-data chain and the unit tests in the other; most of the work is a single
+# thread (the toolkit, the simulator), so on 2 cores two lanes take about the longer lane's time. TEST_WORKERS=0: one
+# process, in file order. The 25 slowest tests are listed at the end: where CI time goes.
+exec .venv/bin/python -m pytest -ra --durations=25 -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -17,7 +17,8 @@ from helpers.toolkit.calibration import read_calibration_list
 from tests.support.chain import execute
 from tests.support.hard_dataset import CORRUPT, NAMES, make_hard_dataset
 
-pytestmark = pytest.mark.notebooks
+# one lane of `pytest -n 2 --dist loadgroup` (scripts/test.sh): these tests share a run folder, in order
+pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("hard_chain")]
 
 TINY = {
     "MODEL": "yolov8s", "IMGSZ": 320, "EPOCHS": 3, "BATCH": 8, "TRAIN_SILU_TWIN": False, "TRANSPLANT_EPOCHS": 0, "STRIDE_CHECK_CONF": 0.01,
@@ -36,10 +37,15 @@ def hard(tmp_path_factory):
     return {"yaml": make_hard_dataset(root), "run": tmp_path_factory.mktemp("hard run")}
 
 
-def test_hard_dataset_through_the_chain(hard):
+def _run(hard, number):
+    execute(number, hard["run"], {**TINY, "DATA_YAML": str(hard["yaml"])})
+
+
+# One test per notebook, in pipeline order in the same run folder (as test_chain.py), so each one's time shows in
+# pytest's durations and a failure names its notebook.
+def test_hard_01_trains_on_the_users_data(hard):
+    _run(hard, "01")
     run = hard["run"]
-    for nb in ("01", "02", "03", "04", "05", "07"):
-        execute(nb, run, {**TINY, "DATA_YAML": str(hard["yaml"])})
     m1 = artifacts.read_metrics(run, "01_train")
     assert m1["names"] == NAMES and m1["model"] == "yolov8s"
     relu = m1["variants"]["relu"]
@@ -50,15 +56,28 @@ def test_hard_dataset_through_the_chain(hard):
     # what ultralytics trained on never listed it
     train_list = (run / "01_train" / "data.resolved.train.txt").read_text()
     assert CORRUPT not in train_list and len(train_list.splitlines()) == 23
+
+
+@pytest.mark.parametrize("number", ["02", "03", "04"])
+def test_hard_02_to_04_run_on_it(hard, number):
+    _run(hard, number)
+
+
+def test_hard_05_calibrates_on_every_usable_image(hard):
+    _run(hard, "05")
     # the calibration list: every usable training image, no corrupt one, no space in any line
-    m5 = artifacts.read_metrics(run, "05_quantize")
+    m5 = artifacts.read_metrics(hard["run"], "05_quantize")
     txt = Path(m5["calibration"]["txt"])
     lines = txt.read_text().splitlines()
     assert len(lines) == 23 and not any(" " in ln for ln in lines)
     assert all(f.is_file() for f in read_calibration_list(txt))
     assert all("error" not in r for r in m5["sweep"]) and m5["targets"][0]["built"]
     assert m5["ship"]["rknn_MB"] > 8  # yolov8s in INT8 (yolov8n: 3.7 MB)
+
+
+def test_hard_07_deploys_on_its_frames(hard):
+    _run(hard, "07")
     # evaluation and the deploy bundle ran on the 480x360 val frames; the bundle's labels keep their spaces
-    m7 = artifacts.read_metrics(run, "07_deploy")
+    m7 = artifacts.read_metrics(hard["run"], "07_deploy")
     assert m7["runner_equals_notebook"] is True
     assert json.loads((Path(m7["bundle"]) / "config.json").read_text())["labels"] == NAMES
