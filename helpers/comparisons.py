@@ -63,9 +63,27 @@ def variant_comparison(onnx_files: dict, variants, int8_cfg: BuildConfig, es: Ev
     return rows, outs
 
 
+def made_by_variant_comparison(made, onnx, cfg: BuildConfig):
+    """What :func:`variant_comparison` already built of ``onnx`` with ``cfg``: ``(variant, rows, outputs)`` or None.
+
+    ``made``: ``(onnx_files, rows, outputs)``, its arguments and result in this run. Only an identical build is
+    taken (same file, same INT8 settings, hybrid layers included; same images and calibration set: the caller's),
+    so a later table reads the same simulator outputs instead of building and simulating them again.
+    """
+    if not made:
+        return None
+    onnx_files, rows, outs = made
+    for v in outs:
+        f = onnx_files.get(f"{v}_npu9")
+        if f and Path(f).resolve() == Path(onnx).resolve() and map_row(rows, v, "RKNN INT8")["config"] == cfg.name:
+            return v, [r for r in rows if r["variant"] == v], outs[v]
+    return None
+
+
 def layout_comparison(onnx_files: dict, weights: str, variant: str, int8_cfg: BuildConfig, es: EvalSet,
-                      dataset, out_dir, imgsz: int, nc: int) -> tuple[list[dict], dict]:
-    """INT8 with the same settings for three head layouts: 9 outputs, 6 outputs, boxes+scores in one tensor."""
+                      dataset, out_dir, imgsz: int, nc: int, made=None) -> tuple[list[dict], dict]:
+    """INT8 with the same settings for three head layouts: 9 outputs, 6 outputs, boxes+scores in one tensor.
+    ``made``: :func:`made_by_variant_comparison`'s argument; its identical 9-output build is not made again."""
     from .heads import output_names
 
     cfg = dataclasses.replace(int8_cfg, float_layers=())
@@ -83,8 +101,16 @@ def layout_comparison(onnx_files: dict, weights: str, variant: str, int8_cfg: Bu
                               rknn_out=out_dir / f"{Path(onnx).stem}_{cfg.name}.rknn",
                               workdir=out_dir / "work" / Path(onnx).stem)
 
+    known = made_by_variant_comparison(made, onnx_files[f"{variant}_npu9"], cfg)
+    if known:  # the same build, images and calibration set: its row and outputs
+        _, vrows, vouts = known
+        q = next(r for r in vrows if r["runtime"].startswith("RKNN INT8"))
+        first = {"mAP50": q["mAP50"], "mAP50_95": q["mAP50_95"], "cosine": q["cosine"], "rknn_MB": q["rknn_MB"]}
+        results = [(first, vouts["int8"])] + side_by_side(build, specs[1:])
+    else:
+        results = side_by_side(build, specs)
     rows, outs = [], {}
-    for (label, onnx, ref, names, adapt, use_sum), (row, o) in zip(specs, side_by_side(build, specs)):
+    for (label, onnx, ref, names, adapt, use_sum), (row, o) in zip(specs, results):
         cls = cls_values(o, names)
         rows.append({"head": label, "mAP50": row["mAP50"], "mAP50_95": row["mAP50_95"],
                      "min_cls_cosine": lowest_cosine(row["cosine"], "cls"),
@@ -228,7 +254,7 @@ def compare_run(run_dir, other_run) -> dict:
 
 
 def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir,
-                      progress: bool = True, other_toolkit: str = "2.3.2") -> tuple[list[dict], dict]:
+                      progress: bool = True, other_toolkit: str = "2.3.2", made=None) -> tuple[list[dict], dict]:
     """Two models' ReLU 9-output ONNX (``pair`` from :func:`compare_run`) with the same INT8 settings.
 
     The hybrid layers of a config name one model's layers, so both are built without them: the
@@ -237,6 +263,8 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     with the other granularity (``other_method``: per-layer when the settings are per-channel, the
     granularity where a depthwise layer's channels share one scale), and the same INT8 build by the toolkit
     release ``other_toolkit`` when it is set up (``other_toolkit``: does it need the graph rule 2.5.0 needs?).
+    ``made``: :func:`made_by_variant_comparison`'s argument; a model it already built with these settings (this
+    run's, when the settings have no hybrid layers) is taken from it, not built again.
     """
     from .toolkit.logs import ToolkitError
     from .toolkit.versions import split_ready
@@ -247,9 +275,20 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     # the other granularity too: per-layer is where a depthwise layer's channels must share one scale
     other_cfg = dataclasses.replace(cfg, method="layer" if cfg.method == "channel" else "channel")
     models = [pair["this"], pair["other"]]
-    onnx_files = {f"{m['model']}_npu9": m["onnx"] for m in models}
-    map_rows, outs = variant_comparison(onnx_files, [m["model"] for m in models], cfg, es, dataset, out_dir,
-                                        progress=progress)
+    map_rows, outs, todo = [], {}, []
+    for m in models:
+        known = made_by_variant_comparison(made, m["onnx"], cfg)
+        if known:
+            _, vrows, vouts = known
+            map_rows += [{**r, "variant": m["model"]} for r in vrows]
+            outs[m["model"]] = vouts
+        else:
+            todo.append(m)
+    if todo:
+        new_rows, new_outs = variant_comparison({f"{m['model']}_npu9": m["onnx"] for m in todo},
+                                                [m["model"] for m in todo], cfg, es, dataset, out_dir, progress=progress)
+        map_rows += new_rows
+        outs.update(new_outs)
     work = Path(out_dir) / "work"
 
     def extra(job):  # the other granularity, and the other toolkit release when set up; each model in its own folder

@@ -83,3 +83,24 @@ def test_model_family_finding_adds_the_other_granularity():
     assert ("Per-layer INT8 (int8_normal_layer, where a depthwise layer's channels share one scale): yolov8n loses "
             "+0.0300 mAP50, yolo11n +0.2000; lowest class-output cosine 0.98 vs 0.9: yolo11n's is the lower one."
             in f["text"])
+
+
+def test_a_later_table_reads_only_an_identical_build_of_the_first(tmp_path):
+    """06's head layouts and model families read section 2's build of the same ONNX with the same INT8 settings
+    (comparisons.made_by_variant_comparison) instead of building it again; any other settings are built."""
+    from helpers.toolkit.config import BuildConfig
+
+    relu, silu, other = (tmp_path / f"{n}.onnx" for n in ("relu", "silu", "other"))
+    kl = BuildConfig(quantize=True, algorithm="kl_divergence")
+    hybrid = BuildConfig(quantize=True, algorithm="kl_divergence", float_layers=("a",))
+    rows = [{"variant": v, "runtime": rt, "config": c} for v in ("relu", "silu")
+            for rt, c in (("onnxruntime float32", "-"), ("RKNN FP16 simulator", "fp16"), ("RKNN INT8 simulator", kl.name))]
+    outs = {"relu": {"onnx": ["f"], "int8": ["q"]}, "silu": {"onnx": ["sf"], "int8": ["sq"]}}
+    made = ({"relu_npu9": str(relu), "silu_npu9": str(silu)}, rows, outs)
+    v, vrows, vouts = comparisons.made_by_variant_comparison(made, relu, kl)
+    assert v == "relu" and len(vrows) == 3 and vouts["int8"] == ["q"]
+    assert comparisons.made_by_variant_comparison(made, silu, kl)[0] == "silu"
+    assert comparisons.made_by_variant_comparison(made, other, kl) is None  # another model
+    assert comparisons.made_by_variant_comparison(made, relu, BuildConfig(quantize=True)) is None  # other settings
+    assert comparisons.made_by_variant_comparison(made, relu, hybrid) is None  # hybrid layers differ
+    assert comparisons.made_by_variant_comparison(None, relu, kl) is None
