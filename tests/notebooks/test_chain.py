@@ -16,8 +16,8 @@ from helpers import artifacts, checkpoints, deploy, device, emuboard, selection,
 from tests.support.chain import execute
 from helpers.board.targets import SOCS
 
-# one lane of `pytest -n 2 --dist loadgroup` (scripts/test.sh): these tests share a run folder, in order
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("chain")]
+# one lane of `pytest -n 2 --dist loadfile` (scripts/test.sh): this file's tests share a run folder, in order
+pytestmark = pytest.mark.notebooks
 
 # The chain runs 02 -> 09 on the workbook's own trained checkpoints (data/checkpoints/, helpers/checkpoints.py), as a
 # user who brings a trained model does: 01 brings them (TRAINED_WEIGHTS), on the embedded dataset at the main job's

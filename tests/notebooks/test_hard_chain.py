@@ -17,8 +17,8 @@ from helpers.toolkit.calibration import read_calibration_list
 from tests.support.chain import execute
 from tests.support.hard_dataset import CORRUPT, NAMES, make_hard_dataset
 
-# one lane of `pytest -n 2 --dist loadgroup` (scripts/test.sh): these tests share a run folder, in order
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("hard_chain")]
+# one lane of `pytest -n 2 --dist loadfile` (scripts/test.sh): this file's tests share a run folder, in order
+pytestmark = pytest.mark.notebooks
 
 TINY = {
     "MODEL": "yolov8s", "IMGSZ": 320, "EPOCHS": 3, "BATCH": 8, "TRAIN_SILU_TWIN": False, "TRANSPLANT_EPOCHS": 0, "STRIDE_CHECK_CONF": 0.01,
