@@ -95,19 +95,14 @@ def detections(outputs: list, es: EvalSet, conf: float = MAP_CONF, iou: float = 
 AREA_RANGES = ("small", "medium", "large")
 
 
-def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = False) -> dict:
-    """mAP50 and mAP50-95 with pycocotools' COCOeval (all classes).
-
-    ``idx`` evaluates those images only, in that order, repeats allowed (each occurrence counts as an
-    image of its own: what a bootstrap resample needs). ``by_size`` adds COCO's mAP50-95 by object
-    area (``AP_small``, ``AP_medium``, ``AP_large``; None where no ground truth falls in the range).
-    """
+def _coco_evaluated(es: EvalSet, dets: list[Detections], idx, by_size: bool):
+    """COCOeval over images ``idx`` (image ``i`` of the evaluation is ``es.images[idx[i]]``), evaluated per image
+    but not yet accumulated; None when there is no detection or no ground truth. Also returns the detection count."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     if len(dets) != len(es):
         raise ValueError(f"{len(dets)} detection lists for {len(es)} images")
-    idx = range(len(es)) if idx is None else idx
     images, anns, results = [], [], []
     for i, k in enumerate(idx):
         im, d = es.images[k], dets[k]
@@ -121,8 +116,7 @@ def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = Fals
             results.append({"image_id": i, "category_id": int(c) + 1, "score": float(s),
                             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
     if not results or not anns:
-        return {"mAP50": 0.0, "mAP50_95": 0.0, "detections": len(results),
-                **({f"AP_{a}": None for a in AREA_RANGES} if by_size else {})}
+        return None, len(results)
     gt = COCO()
     gt.dataset = {"images": images, "annotations": anns,
                   "categories": [{"id": k + 1, "name": str(n)} for k, n in enumerate(es.names)]}
@@ -134,6 +128,15 @@ def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = Fals
         if not by_size:
             ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
         ev.evaluate()
+    return ev, len(results)
+
+
+def _accumulated_map(ev, detections: int, by_size: bool) -> dict:
+    """The figures :func:`coco_map` returns, from an evaluated COCOeval (None: nothing to match, all zero)."""
+    if ev is None:
+        return {"mAP50": 0.0, "mAP50_95": 0.0, "detections": detections,
+                **({f"AP_{a}": None for a in AREA_RANGES} if by_size else {})}
+    with contextlib.redirect_stdout(io.StringIO()):
         ev.accumulate()
     prec = ev.eval["precision"][..., -1]  # [IoU thresholds, recall, class, area], 300 dets
 
@@ -141,10 +144,52 @@ def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = Fals
         p = p[p > -1]
         return round(float(p.mean()), 4) if p.size else None
     out = {"mAP50": mean_ap(prec[0, :, :, 0]) or 0.0, "mAP50_95": mean_ap(prec[..., 0]) or 0.0,
-           "detections": len(results)}
+           "detections": detections}
     if by_size:
         out.update({f"AP_{a}": mean_ap(prec[..., k + 1]) for k, a in enumerate(AREA_RANGES)})
     return out
+
+
+def coco_map(es: EvalSet, dets: list[Detections], idx=None, by_size: bool = False) -> dict:
+    """mAP50 and mAP50-95 with pycocotools' COCOeval (all classes).
+
+    ``idx`` evaluates those images only, in that order, repeats allowed (each occurrence counts as an
+    image of its own: what a bootstrap resample needs). ``by_size`` adds COCO's mAP50-95 by object
+    area (``AP_small``, ``AP_medium``, ``AP_large``; None where no ground truth falls in the range).
+    """
+    ev, n = _coco_evaluated(es, dets, range(len(es)) if idx is None else idx, by_size)
+    return _accumulated_map(ev, n, by_size)
+
+
+class ResampledMap:
+    """One model's mAP on any multiset of the images ``pool``, each image matched once.
+
+    COCOeval matches detections to ground truth image by image (``evaluate``) and only then ranks
+    every image's matches together (``accumulate``); an image's matches do not depend on the others.
+    So a bootstrap resample (images drawn with replacement) needs no new matching: the per-image
+    results of one ``evaluate`` over the pool, laid out in the resample's order, accumulated. The
+    figures are exactly :func:`coco_map` ``(es, dets, pick)``'s (a unit test compares them).
+    """
+
+    def __init__(self, es: EvalSet, dets: list[Detections], pool):
+        self.pool = sorted(set(int(k) for k in pool))
+        self.row = {k: j for j, k in enumerate(self.pool)}
+        self.ev, _ = _coco_evaluated(es, dets, self.pool, False)
+        self.n_det = {k: len(dets[k].scores) for k in self.pool}
+        self.n_gt = {k: len(es.images[k].gt_classes) for k in self.pool}
+        if self.ev is not None:
+            self.per_image = self.ev.evalImgs  # [category][area][image] flattened, as COCOeval lays it out
+            self.cats = len(self.ev.params.catIds)
+
+    def __call__(self, pick) -> dict:
+        pick = [int(k) for k in pick]
+        detections = sum(self.n_det[k] for k in pick)
+        if self.ev is None or not detections or not sum(self.n_gt[k] for k in pick):
+            return _accumulated_map(None, detections, False)
+        rows, n0, ev = [self.row[k] for k in pick], len(self.pool), self.ev
+        ev.evalImgs = [self.per_image[c * n0 + r] for c in range(self.cats) for r in rows]
+        ev.params.imgIds = ev._paramsEval.imgIds = list(range(len(rows)))
+        return _accumulated_map(ev, detections, False)
 
 
 def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, seed: int = 0,
@@ -154,16 +199,17 @@ def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, 
     Both are evaluated on the same ``n`` resamples (images drawn with replacement from ``idx``, by
     default every image); returns the observed difference a − b, the 2.5/97.5 percentiles of the
     resampled differences and their standard deviation (the smallest difference this evaluation can
-    resolve is about twice that).
+    resolve is about twice that). Each image is matched once per model (:class:`ResampledMap`).
     """
     pool = np.arange(len(es)) if idx is None else np.asarray(list(idx))
+    map_a, map_b = ResampledMap(es, dets_a, pool), ResampledMap(es, dets_b, pool)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
         pick = pool[rng.integers(0, len(pool), len(pool))]
-        diffs.append(coco_map(es, dets_a, pick)[key] - coco_map(es, dets_b, pick)[key])
+        diffs.append(map_a(pick)[key] - map_b(pick)[key])
     d = np.array(diffs)
-    obs = coco_map(es, dets_a, pool)[key] - coco_map(es, dets_b, pool)[key]
+    obs = map_a(pool)[key] - map_b(pool)[key]
     return {"metric": key, "difference": round(float(obs), 4), "low": round(float(np.percentile(d, 2.5)), 4),
             "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
             "resamples": n, "images": len(pool)}

@@ -152,3 +152,61 @@ def test_lowest_cosine_by_kind_of_output():
     cos = {"box_dfl_s8": 0.99, "cls_prob_s8": 0.97, "cls_prob_s16": 0.98, "kpt_raw_s8": 0.95}
     assert lowest_cosine(cos, "cls") == 0.97 and lowest_cosine(cos, "box") == 0.99
     assert lowest_cosine(cos, "kpt_raw") == 0.95 and lowest_cosine(cos, "score") is None
+
+
+def _random_set(seed, n=14, nc=3):
+    """Images with 0-5 objects; detections jittered, missed, duplicated, misclassified, with tied scores."""
+    rng = np.random.default_rng(seed)
+    gts, dets = [], []
+    for i in range(n):
+        k = 0 if i % 5 == 3 else int(rng.integers(1, 6))
+        xy = rng.uniform(0, 70, (k, 2))
+        wh = rng.uniform(4, 30, (k, 2))
+        boxes, cls = np.concatenate([xy, xy + wh], 1), rng.integers(0, nc, k)
+        gts.append((boxes, cls))
+        keep = rng.random(k) < 0.8
+        db = boxes[keep] + rng.normal(0, 2.5, (int(keep.sum()), 4))
+        dc = np.where(rng.random(int(keep.sum())) < 0.1, (cls[keep] + 1) % nc, cls[keep])
+        extra = int(rng.integers(0, 3)) if i % 7 != 2 else 0
+        exy = rng.uniform(0, 70, (extra, 2))
+        db = np.concatenate([db, np.concatenate([exy, exy + 10], 1)]) if i % 7 != 2 else np.zeros((0, 4))
+        dc = np.concatenate([dc, rng.integers(0, nc, extra)]) if i % 7 != 2 else np.zeros(0, np.int64)
+        sc = np.round(rng.uniform(0.05, 1.0, len(db)), 1)  # one decimal: ties across images
+        dets.append(_det(db, sc, dc))
+    ims = [metrics.EvalImage(path=None, canvas=None, letterbox=Letterbox((100, 100), (100, 100), (100, 100), 0, 0),
+                             gt_boxes=np.asarray(b, np.float32).reshape(-1, 4), gt_classes=np.asarray(c, np.int64))
+           for b, c in gts]
+    return metrics.EvalSet(ims, 100, nc, ["a", "b", "c"]), dets
+
+
+def test_resampled_map_equals_a_full_cocoeval_of_every_resample():
+    """The bootstrap matches each image once and re-ranks per resample: the same figures as evaluating
+    every resample from scratch (repeats, empty images, images without detections, tied scores)."""
+    es, dets = _random_set(3)
+    rng = np.random.default_rng(7)
+    pool = [0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 13]
+    fast = metrics.ResampledMap(es, dets, pool)
+    picks = [pool, [3], [2], [3, 3], [9, 2, 2, 9]] + [rng.choice(pool, len(pool)) for _ in range(40)]
+    for pick in picks:
+        assert fast(pick) == metrics.coco_map(es, dets, pick), list(pick)
+    nothing = [_det([], [], []) for _ in range(len(es))]
+    assert metrics.ResampledMap(es, nothing, pool)(pool) == metrics.coco_map(es, nothing, pool)
+
+
+def test_bootstrap_difference_is_the_resample_by_resample_difference():
+    es, dets_a = _random_set(3)
+    _, dets_b = _random_set(4)  # another model's detections on the same images
+    for idx in (None, [0, 2, 4, 6, 8, 10, 12]):
+        got = metrics.bootstrap_difference(es, dets_a, dets_b, n=30, seed=5, idx=idx)
+        pool = np.arange(len(es)) if idx is None else np.asarray(idx)
+        rng = np.random.default_rng(5)
+        diffs = []
+        for _ in range(30):
+            pick = pool[rng.integers(0, len(pool), len(pool))]
+            diffs.append(metrics.coco_map(es, dets_a, pick)["mAP50_95"] - metrics.coco_map(es, dets_b, pick)["mAP50_95"])
+        d = np.array(diffs)
+        assert got["low"] == round(float(np.percentile(d, 2.5)), 4)
+        assert got["high"] == round(float(np.percentile(d, 97.5)), 4)
+        assert got["sd"] == round(float(d.std(ddof=1)), 4) and got["sd"] > 0
+        obs = metrics.coco_map(es, dets_a, pool)["mAP50_95"] - metrics.coco_map(es, dets_b, pool)["mAP50_95"]
+        assert got["difference"] == round(float(obs), 4)
