@@ -266,50 +266,12 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
     ``made``: :func:`made_by_variant_comparison`'s argument; a model it already built with these settings (this
     run's, when the settings have no hybrid layers) is taken from it, not built again.
     """
-    from .toolkit.logs import ToolkitError
-    from .toolkit.versions import split_ready
-
-    from .heads import output_names
-
     cfg = dataclasses.replace(int8_cfg, float_layers=())
     # the other granularity too: per-layer is where a depthwise layer's channels must share one scale
     other_cfg = dataclasses.replace(cfg, method="layer" if cfg.method == "channel" else "channel")
     models = [pair["this"], pair["other"]]
-    map_rows, outs, todo = [], {}, []
-    for m in models:
-        known = made_by_variant_comparison(made, m["onnx"], cfg)
-        if known:
-            _, vrows, vouts = known
-            map_rows += [{**r, "variant": m["model"]} for r in vrows]
-            outs[m["model"]] = vouts
-        else:
-            todo.append(m)
-    if todo:
-        new_rows, new_outs = variant_comparison({f"{m['model']}_npu9": m["onnx"] for m in todo},
-                                                [m["model"] for m in todo], cfg, es, dataset, out_dir, progress=progress)
-        map_rows += new_rows
-        outs.update(new_outs)
-    work = Path(out_dir) / "work"
-
-    def extra(job):  # the other granularity, and the other toolkit release when set up; each model in its own folder
-        m, kind = job
-        if kind == "other_method":
-            return evaluate_build(m["onnx"], other_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
-                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
-                                  workdir=work / m["model"])[0]
-        tk_cfg = dataclasses.replace(cfg, toolkit=other_toolkit)
-        try:
-            t, _ = evaluate_build(m["onnx"], tk_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
-                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
-                                  workdir=work / m["model"])
-            return {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
-                    "int8_mAP50": t["mAP50"], "min_cls_cosine": lowest_cosine(t["cosine"], "cls")}
-        except ToolkitError as e:
-            return {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
-
-    kinds = ["other_method"] + (["other_toolkit"] if other_toolkit and split_ready([other_toolkit])[0] else [])
-    jobs = [(m, k) for m in models for k in kinds]
-    done = {(m["model"], k): r for (m, k), r in zip(jobs, side_by_side(extra, jobs))}
+    map_rows, outs = _made_or_built(models, cfg, es, dataset, out_dir, progress, made)
+    done = _family_extras(models, cfg, other_cfg, other_toolkit, es, outs, dataset, out_dir)
     rows = []
     for m in models:
         f, h, q = (map_row(map_rows, m["model"], k) for k in ("onnx", "RKNN FP16", "RKNN INT8"))
@@ -329,6 +291,57 @@ def family_comparison(pair: dict, int8_cfg: BuildConfig, es: EvalSet, dataset, o
                      **({"disable_rules": q["disable_rules"]} if "disable_rules" in q else {}),
                      **({"other_toolkit": by_other} if by_other else {})})
     return rows, outs
+
+
+def _made_or_built(models: list[dict], cfg: BuildConfig, es: EvalSet, dataset, out_dir, progress: bool, made):
+    """Each model's float/FP16/INT8 rows and outputs: taken from ``made`` when it built that file with ``cfg``,
+    else built (:func:`variant_comparison`, one model per variant)."""
+    map_rows, outs, todo = [], {}, []
+    for m in models:
+        known = made_by_variant_comparison(made, m["onnx"], cfg)
+        if known:
+            _, vrows, vouts = known
+            map_rows += [{**r, "variant": m["model"]} for r in vrows]
+            outs[m["model"]] = vouts
+        else:
+            todo.append(m)
+    if todo:
+        new_rows, new_outs = variant_comparison({f"{m['model']}_npu9": m["onnx"] for m in todo},
+                                                [m["model"] for m in todo], cfg, es, dataset, out_dir, progress=progress)
+        map_rows += new_rows
+        outs.update(new_outs)
+    return map_rows, outs
+
+
+def _family_extras(models: list[dict], cfg: BuildConfig, other_cfg: BuildConfig, other_toolkit: str, es: EvalSet,
+                   outs: dict, dataset, out_dir) -> dict:
+    """Per (model, kind) the INT8 build with the other granularity and, when that release is set up, by the other
+    toolkit release: side by side, each model in its own work folder."""
+    from .heads import output_names
+    from .toolkit.logs import ToolkitError
+    from .toolkit.versions import split_ready
+
+    work = Path(out_dir) / "work"
+
+    def extra(job):
+        m, kind = job
+        if kind == "other_method":
+            return evaluate_build(m["onnx"], other_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{other_cfg.name}.rknn",
+                                  workdir=work / m["model"])[0]
+        tk_cfg = dataclasses.replace(cfg, toolkit=other_toolkit)
+        try:
+            t, _ = evaluate_build(m["onnx"], tk_cfg, es, outs[m["model"]]["onnx"], output_names(), dataset=dataset,
+                                  rknn_out=Path(out_dir) / f"{m['model']}_npu9_{tk_cfg.name}.rknn",
+                                  workdir=work / m["model"])
+            return {"toolkit": other_toolkit, "built": True, "disable_rules": t.get("disable_rules", []),
+                    "int8_mAP50": t["mAP50"], "min_cls_cosine": lowest_cosine(t["cosine"], "cls")}
+        except ToolkitError as e:
+            return {"toolkit": other_toolkit, "built": False, "error": f"{e.step}: {e.reason}"}
+
+    kinds = ["other_method"] + (["other_toolkit"] if other_toolkit and split_ready([other_toolkit])[0] else [])
+    jobs = [(m, k) for m in models for k in kinds]
+    return {(m["model"], k): r for (m, k), r in zip(jobs, side_by_side(extra, jobs))}
 
 
 def ap_by_size(es, outs: dict, variant: str = "relu") -> list[dict]:
