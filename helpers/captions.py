@@ -25,8 +25,19 @@ def training_curves(histories: dict, key: str = "metrics/mAP50-95(B)", label: st
         if vals:
             k = int(np.argmax(vals))
             parts.append(f"{name} best {label} {vals[k]:.3f} at epoch {k + 1} of {len(vals)}")
+    spike = ""
+    for name, rows in histories.items():
+        v = [r.get("val/cls_loss") for r in rows]
+        v = [x for x in v if x is not None]
+        if v and max(v) > 5 * v[-1]:
+            k = int(np.argmax(v))
+            spike = (f" {name}'s val cls loss peaks at {v[k]:.1f} in epoch {k + 1} (final {v[-1]:.2f}): early on the "
+                     "class head is confidently wrong on thousands of background cells of the validation images, and "
+                     "the class loss sums over every cell; the loss axes are logarithmic so the spike does not flatten "
+                     "the rest.")
+            break
     return ("Per epoch, ultralytics' validation (top) and the losses (bottom): " + "; ".join(parts) + ". "
-            "Curves that still rise at the end mean more epochs would help.")
+            "Curves that still rise at the end mean more epochs would help." + spike)
 
 
 def transplant_curves(t: dict) -> str:
@@ -113,6 +124,8 @@ def paths(rows: list) -> str:
     best = max(built, key=lambda r: r["mAP50_95"])
     worst = min(built, key=lambda r: r["mAP50_95"])
     return (f"Left: mAP50-95 per path (bar: INT8, circle: its own float graph, whiskers: the paired bootstrap's "
-            f"interval of INT8 − float); best INT8 {best['mAP50_95']} ({best['path']}), lowest {worst['mAP50_95']} "
-            f"({worst['path']}). Right: how much each detection's score dropped from float to INT8; a path whose "
-            "curve sits right of the dotted line (0.1) loses confidence on the detections it keeps.")
+            f"interval of INT8 − float); highest INT8 bar {best['mAP50_95']} ({best['path']}), lowest "
+            f"{worst['mAP50_95']} ({worst['path']}). Bars are heights, not verdicts: which differences these images "
+            "resolve, and between which models, the conclusions say (paired intervals). Right: how much each "
+            "detection's score dropped from float to INT8; a path whose curve sits right of the dotted line (0.1) "
+            "loses confidence on the detections it keeps.")

@@ -344,9 +344,53 @@ def _family_extras(models: list[dict], cfg: BuildConfig, other_cfg: BuildConfig,
     return {(m["model"], k): r for (m, k), r in zip(jobs, side_by_side(extra, jobs))}
 
 
-def ap_by_size(es, outs: dict, variant: str = "relu") -> list[dict]:
-    """COCO's mAP50-95 by object size (small / medium / large), float (onnxruntime) and INT8, for one variant."""
-    from .metrics import coco_map, detections
+def ap_by_size(es, outs: dict, variant: str = "relu", resamples: int = 100) -> list[dict]:
+    """COCO's mAP50-95 by object size (small / medium / large), float (onnxruntime) and INT8, for one variant; the
+    INT8 row adds each size's INT8 − float paired-bootstrap 95 % interval (``AP_small_low``, ``AP_small_high``, …):
+    fewer objects per size, so each resolves less than the overall figure."""
+    from .metrics import AREA_RANGES, bootstrap_difference, coco_map, detections
 
-    return [{"runtime": label, **coco_map(es, detections(outs[variant][key], es), by_size=True)}
-            for label, key in (("float", "onnx"), ("INT8", "int8"))]
+    dets = {key: detections(outs[variant][key], es) for key in ("onnx", "int8")}
+    rows = [{"runtime": label, **coco_map(es, dets[key], by_size=True)} for label, key in (("float", "onnx"),
+                                                                                           ("INT8", "int8"))]
+    for a in AREA_RANGES:
+        b = bootstrap_difference(es, dets["int8"], dets["onnx"], n=resamples, key=f"AP_{a}")
+        rows[1].update({f"AP_{a}_low": b["low"], f"AP_{a}_high": b["high"]})
+    return rows
+
+
+def activation_answer(es: EvalSet, settings: dict, resamples: int = 100) -> list[dict]:
+    """The workbook's central question, measured: which activation scores higher, float and after INT8.
+
+    ``settings``: label -> (ReLU model's detections, SiLU model's detections) on ``es`` (the same images). Per
+    setting, both models' mAP50-95 and SiLU − ReLU with its paired-bootstrap 95 % interval
+    (:func:`helpers.metrics.bootstrap_difference`): a positive difference means SiLU scored higher.
+    """
+    from .metrics import bootstrap_difference, coco_map
+
+    rows = []
+    for label, (relu, silu) in settings.items():
+        r, s = coco_map(es, relu), coco_map(es, silu)
+        boot = bootstrap_difference(es, silu, relu, n=resamples)
+        rows.append({"setting": label, "relu_mAP50_95": r["mAP50_95"], "silu_mAP50_95": s["mAP50_95"],
+                     "relu_mAP50": r["mAP50"], "silu_mAP50": s["mAP50"], "silu_minus_relu": boot["difference"],
+                     "low": boot["low"], "high": boot["high"], "resamples": resamples, "images": len(es)})
+    return rows
+
+
+def activation_settings(es: EvalSet, outs: dict, ship_cfg: BuildConfig, toolkit_rows=(), toolkit_parts=None) -> dict:
+    """06's settings for :func:`activation_answer`: float (onnxruntime), INT8 with 05's settings (section 2's builds)
+    and INT8 with the toolkit's defaults on the pinned release (section 3's builds, when they differ from 05's)."""
+    from .metrics import detections
+
+    def pair(kind):
+        return tuple(detections(outs[v][kind], es) for v in ("relu", "silu"))
+    hybrid = "; the ReLU model with 05's float16 layers" if ship_cfg.float_layers else ""
+    out = {"float (onnxruntime)": pair("onnx"), f"INT8, 05's settings ({ship_cfg.name}{hybrid})": pair("int8")}
+    pinned = {r["model"]: r for r in toolkit_rows if r.get("toolkit") == "pinned" and r.get("built")}
+    if toolkit_parts and {"relu", "silu"} <= set(pinned):
+        name = pinned["relu"]["path"].rsplit(", ", 1)[-1]
+        if name != ship_cfg.name or ship_cfg.float_layers:
+            out[f"INT8, the toolkit's defaults ({name})"] = tuple(toolkit_parts[pinned[v]["path"]]["int8_dets"]
+                                                                 for v in ("relu", "silu"))
+    return out

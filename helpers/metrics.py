@@ -171,25 +171,25 @@ class ResampledMap:
     figures are exactly :func:`coco_map` ``(es, dets, pick)``'s (a unit test compares them).
     """
 
-    def __init__(self, es: EvalSet, dets: list[Detections], pool):
-        self.pool = sorted(set(int(k) for k in pool))
+    def __init__(self, es: EvalSet, dets: list[Detections], pool, by_size: bool = False):
+        self.pool, self.by_size = sorted(set(int(k) for k in pool)), by_size
         self.row = {k: j for j, k in enumerate(self.pool)}
-        self.ev, _ = _coco_evaluated(es, dets, self.pool, False)
+        self.ev, _ = _coco_evaluated(es, dets, self.pool, by_size)
         self.n_det = {k: len(dets[k].scores) for k in self.pool}
         self.n_gt = {k: len(es.images[k].gt_classes) for k in self.pool}
         if self.ev is not None:
             self.per_image = self.ev.evalImgs  # [category][area][image] flattened, as COCOeval lays it out
-            self.cats = len(self.ev.params.catIds)
+            self.blocks = len(self.ev.params.catIds) * len(self.ev.params.areaRng)
 
     def __call__(self, pick) -> dict:
         pick = [int(k) for k in pick]
         detections = sum(self.n_det[k] for k in pick)
         if self.ev is None or not detections or not sum(self.n_gt[k] for k in pick):
-            return _accumulated_map(None, detections, False)
+            return _accumulated_map(None, detections, self.by_size)
         rows, n0, ev = [self.row[k] for k in pick], len(self.pool), self.ev
-        ev.evalImgs = [self.per_image[c * n0 + r] for c in range(self.cats) for r in rows]
+        ev.evalImgs = [self.per_image[b * n0 + r] for b in range(self.blocks) for r in rows]
         ev.params.imgIds = ev._paramsEval.imgIds = list(range(len(rows)))
-        return _accumulated_map(ev, detections, False)
+        return _accumulated_map(ev, detections, self.by_size)
 
 
 def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, seed: int = 0,
@@ -199,20 +199,28 @@ def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, 
     Both are evaluated on the same ``n`` resamples (images drawn with replacement from ``idx``, by
     default every image); returns the observed difference a − b, the 2.5/97.5 percentiles of the
     resampled differences and their standard deviation (the smallest difference this evaluation can
-    resolve is about twice that). Each image is matched once per model (:class:`ResampledMap`).
+    resolve is about twice that). Each image is matched once per model (:class:`ResampledMap`). ``key`` may be
+    ``AP_small``/``AP_medium``/``AP_large``: resamples without an object of that size are left out (``resamples``
+    counts those kept); with none of that size the difference is None.
     """
     pool = np.arange(len(es)) if idx is None else np.asarray(list(idx))
-    map_a, map_b = ResampledMap(es, dets_a, pool), ResampledMap(es, dets_b, pool)
+    by_size = key.startswith("AP_")
+    map_a, map_b = ResampledMap(es, dets_a, pool, by_size), ResampledMap(es, dets_b, pool, by_size)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
         pick = pool[rng.integers(0, len(pool), len(pool))]
-        diffs.append(map_a(pick)[key] - map_b(pick)[key])
+        a, b = map_a(pick)[key], map_b(pick)[key]
+        if a is not None and b is not None:  # by size: a resample without an object of that size has no AP
+            diffs.append(a - b)
+    a, b = map_a(pool)[key], map_b(pool)[key]
+    if a is None or b is None or len(diffs) < 2:
+        return {"metric": key, "difference": None, "low": None, "high": None, "sd": None, "resamples": len(diffs),
+                "images": len(pool)}
     d = np.array(diffs)
-    obs = map_a(pool)[key] - map_b(pool)[key]
-    return {"metric": key, "difference": round(float(obs), 4), "low": round(float(np.percentile(d, 2.5)), 4),
+    return {"metric": key, "difference": round(float(a - b), 4), "low": round(float(np.percentile(d, 2.5)), 4),
             "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
-            "resamples": n, "images": len(pool)}
+            "resamples": len(diffs), "images": len(pool)}
 
 
 #: COCO's per-keypoint OKS sigmas (17 person keypoints); any other keypoint set gets 1/K each, as ultralytics' pose

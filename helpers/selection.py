@@ -83,6 +83,19 @@ def choose(rows: list[dict], resolution: float = 0.0) -> dict:
     return max((r for r in cand if r["build_s"] <= COST_TIE * cheapest), key=_rank)
 
 
+def rule_table(rows: list[dict], resolution: float) -> list[dict]:
+    """:func:`choose`'s rule as a table: per built configuration its build seconds, selection-half mAP50-95, whether
+    it is within ``resolution`` of the best (a candidate), whether it builds within :data:`COST_TIE` × the cheapest
+    candidate's time (equally cheap), and which one ships."""
+    cand = {r["config"] for r in candidates(rows, resolution)}
+    cheapest = min(r["build_s"] for r in _built(rows) if r["config"] in cand)
+    ship = choose(rows, resolution)["config"]
+    return [{"config": r["config"], "build_s": r["build_s"], "select_mAP50_95": r["select_mAP50_95"],
+             "within_resolution": r["config"] in cand,
+             "within_cost_tier": r["config"] in cand and r["build_s"] <= COST_TIE * cheapest,
+             "ships": r["config"] == ship} for r in sorted(_built(rows), key=lambda r: -r["select_mAP50_95"])]
+
+
 def honest_report(rows: list[dict], outputs: dict, es: EvalSet, float_outputs: list, resamples: int = 200,
                   seed: int = 0) -> dict:
     """The shipped row chosen on the selection half, and what the evaluation can tell apart.
@@ -115,6 +128,7 @@ def honest_report(rows: list[dict], outputs: dict, es: EvalSet, float_outputs: l
             # the choice: what the selection half resolves, who was within it, the best there and its cost
             "selection_best": top["config"], "selection_best_build_s": top["build_s"], "cost_tie": COST_TIE,
             "selection_resolution": sel_resolution, "candidates": [r["config"] for r in cand],
+            "rule": rule_table(rows, sel_resolution),
             "full_set_winner": by_full[-1]["config"], "full_set_loser": by_full[0]["config"],
             "ship_vs_float": ship_vs_float, "best_vs_worst": spread,
             # configurations are compared on the same images (paired): twice the paired sd of best vs worst is the

@@ -457,8 +457,9 @@ def rate_verdict(src: dict, processed: int, wall_s: float, timings: dict, contex
         delivered_fps = src.get("read_fps")
         source_bound = bool(delivered_fps and processed_fps and processed_fps >= KEEPS_UP_READS * delivered_fps)
     side = ", if they run side by side" if contexts > 1 else ""
-    could = (f"the pipeline could do about {capacity:g} ({contexts} context{'s' if contexts > 1 else ''} × "
-             f"1000 / {e2e:g} ms per frame{side})") if capacity else "the pipeline had time to spare"
+    could = (f"an estimate, not a measurement, of what the pipeline alone could do: about {capacity:g} frames/s "
+             f"({contexts} context{'s' if contexts > 1 else ''} × 1000 / {e2e:g} ms per frame{side}; a file, read as "
+             "fast as it decodes, measures it)") if capacity else "the pipeline had time to spare"
     if source_bound:
         got = f"delivers {delivered_fps:g} frames/s" if delivered_fps else "delivered the frames slower than"
         burst = (f", in bursts: the runner waited for frames {100 * waiting:.0f} % of the time"

@@ -17,11 +17,16 @@ def relu_vs_silu_float(m: dict) -> dict:
     r, s = ({k: round(v[k], 4) for k in ("mAP50", "mAP50_95")} for v in (m["variants"]["relu"], m["variants"]["silu"]))
     gap = round(s["mAP50_95"] - r["mAP50_95"], 4)
     if gap > SAME_TRAINING:
+        t = (m.get("transplant") or {}).get("final")
         why = (f"ReLU trails SiLU by {gap:.4f} mAP50-95 in float ({r['mAP50_95']} vs {s['mAP50_95']}; mAP50 "
-               f"{r['mAP50']} vs {s['mAP50']}). ReLU zeroes every negative pre-activation and has a kink at 0, "
-               "SiLU passes small negative values and is smooth, so the same network fits a little better with "
-               "SiLU; that float gap is the price of an activation the NPU fuses for free, and 05/06 show whether "
-               "INT8 gives it back.")
+               f"{r['mAP50']} vs {s['mAP50']}), one training run each. The reason usually given is the activation "
+               "(ReLU zeroes every negative pre-activation, SiLU passes small negative values and is smooth); one run "
+               "cannot separate that from training: "
+               + (f"the ReLU model started from the SiLU twin's weights reached {t['transplanted']['mAP50_95']} (the "
+                  "transplant below)" + (", SiLU's level: here the gap is one of training" if
+                                         t["transplanted"]["mAP50_95"] >= s["mAP50_95"] else ", still short of SiLU")
+                  if t else "the transplant (TRANSPLANT_EPOCHS) measures what starting from SiLU's weights reaches")
+               + ". 06 answers whether INT8 keeps or changes the order.")
     elif gap < -SAME_TRAINING:
         why = (f"ReLU is ahead of SiLU in float by {-gap:.4f} mAP50-95 ({r['mAP50_95']} vs {s['mAP50_95']}): on "
                "this data and schedule the activation does not limit the model; one training run each, so read "
@@ -40,8 +45,9 @@ def transplant_sentence(c: dict) -> str:
     first = (f"After one epoch the transplanted model's training loss is {lt[0]:.2f} against {ls[0]:.2f} from "
              f"scratch" if ls and lt else "No epoch finished")
     eq = c["mAP50_at_equal_epochs"]
-    equal = (f"; after {n} epochs its val {c.get('metric', 'mAP50')} is {eq['transplanted']:.3f} against {eq['scratch']:.3f} for the "
-             f"scratch run at the same point of its longer schedule" if eq else "")
+    longer = " at the same point of its longer schedule" if c["epochs"]["scratch"] > n else ""
+    equal = (f"; after {n} epochs its val {c.get('metric', 'mAP50')} is {eq['transplanted']:.3f} against "
+             f"{eq['scratch']:.3f} for the scratch run{longer}" if eq else "")
     reach = c["epochs_to_reach_scratch_final_mAP50"]
     m = c.get("metric", "mAP50")
     fs, ft = c["final"]["scratch"], c["final"]["transplanted"]

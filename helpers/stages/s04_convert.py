@@ -19,7 +19,7 @@ def convert_conclusions(m: dict) -> list[dict]:
     rgb, bgr = m["channel_order"]
     out = [{"id": "fp16_keeps", "value": f["min_cosine"], "holds": f["min_cosine"] > FP16_COSINE, "text":
             f"FP16 on the NPU simulator is float for practical purposes: lowest output cosine {f['min_cosine']}, "
-            f"mAP50 {f['mAP50']} vs onnxruntime {o['mAP50']} (Δ {d:+.4f}), {m['detections']['unmatched']} of "
+            f"mAP50 {f['mAP50']} vs onnxruntime {o['mAP50']} (FP16 − onnxruntime {d:+.4f}), {m['detections']['unmatched']} of "
             f"{m['detections']['ref']} detections unmatched."},
            {"id": "channel_order", "value": bgr["min_cosine_vs_onnxruntime"], "text":
             f"Feeding BGR where the model expects RGB drops the lowest output cosine from "

@@ -6,6 +6,7 @@ test re-derives each ``value`` from the recorded metrics, so a sentence can neve
 
 from __future__ import annotations
 
+from .. import wording
 from ..selection import within_noise
 from .common import INT8_KEEPS_MAP50, Stage, check
 
@@ -42,8 +43,9 @@ def honest_ship(m: dict) -> dict:
     noise = within_noise(bw)
     text = (f"{h['ship']} was chosen on {h['selection_images']} images (mAP50-95 {h['ship_select']}) and reported on "
             f"the other {h['report_images']}: {h['ship_report']} against float's {h['float_report']} there "
-            f"(Δ {h['report_gap']:+.4f}). Over all images, INT8 − float is {sv['difference']:+.4f} "
-            f"(95 % bootstrap interval {sv['low']:+.4f} … {sv['high']:+.4f}); the best and worst sweep configurations "
+            f"(INT8 − float {h['report_gap']:+.4f}). Over all images, INT8 − float is {sv['difference']:+.4f} "
+            f"(95 % bootstrap interval {sv['low']:+.4f} … {sv['high']:+.4f}: "
+            + ("within noise" if within_noise(sv) else "beyond noise") + "); the best and worst sweep configurations "
             f"differ by {bw['difference']:+.4f} ({bw['low']:+.4f} … {bw['high']:+.4f}), "
             + ("an interval that contains zero: on this evaluation the sweep's configurations are indistinguishable, "
                "and any of them would ship as well." if noise else
@@ -54,19 +56,28 @@ def honest_ship(m: dict) -> dict:
 
 
 def _why_shipped(h: dict) -> str:
-    """Why this configuration ships: the best on the selection half, or the cheapest of those tied with it."""
+    """Why this configuration ships, following the rule table: the candidates are those within the selection half's
+    resolution of its best; of them, those within ``cost_tie`` × the cheapest one's build time count as equally cheap;
+    the best of those on the selection half ships."""
     if "candidates" not in h:  # a record of before the cost-aware choice
         return ""
-    n, res = len(h["candidates"]), h["selection_resolution"]
+    n, res, tie = len(h["candidates"]), h["selection_resolution"], h.get("cost_tie", 2.0)
+    rule = h.get("rule") or []
+    cheap = [r for r in rule if r["within_cost_tier"]]
+    cheapest = min((r for r in cheap), key=lambda r: r["build_s"], default=None)
+    tier = (f"; the cheapest of them builds in {cheapest['build_s']} s ({cheapest['config']}), and every candidate "
+            f"within {tie:g}× that time counts as equally cheap ({len(cheap)}: "
+            + ", ".join(f"{r['config']} {r['build_s']} s" for r in cheap) + ")") if cheapest else ""
+    if n == 1:
+        return f"{h['ship']} is the best on the selection half, beyond the ±{res} that half resolves."
     if h["ship"] == h["selection_best"]:
-        return (f"{h['ship']} is the best on the selection half" + (
-            f" and, of the {n} configurations within the ±{res} that half resolves, among the cheapest to build "
-            f"({h['ship_build_s']} s)." if n > 1 else f", beyond the ±{res} that half resolves."))
-    return (f"{n} configurations are within the ±{res} the selection half resolves of its best, "
+        return (f"{h['ship']} is the best on the selection half ({h['ship_build_s']} s to build); {n} configurations "
+                f"are within the ±{res} that half resolves of it{tier}, and it is one of those.")
+    lead = (f"{n} configurations are within the ±{res} the selection half resolves of its best, "
             f"{h['selection_best']} ({h['selection_best_build_s']} s to build): this evaluation cannot tell them "
-            f"apart, so one of the cheapest to build ships (those within {h.get('cost_tie', 2.0):g}× the cheapest "
-            f"one's build time count as equally cheap; the best of them on the selection half): {h['ship']} "
+            f"apart{tier}. Of the equally cheap ones the best on the selection half ships: {h['ship']} "
             f"({h['ship_build_s']} s).")
+    return lead
 
 
 def rescue_tools(m: dict) -> dict:
@@ -84,8 +95,9 @@ def rescue_tools(m: dict) -> dict:
         verdict += (" Pruning/compression change the file by "
                     + ", ".join(f"{sizes[k] - base['rknn_MB']:+.2f} MB ({k.rsplit('_', 1)[1]})" for k in shrink) + ".")
     return {"id": "rescue_tools", "value": gains, "text":
-            f"Against {base['config']} ({base['rknn_MB']} MB, mAP50-95 {base['mAP50_95']}): "
-            + "; ".join(f"{k} {sizes[k]} MB, Δ {v:+.4f}" for k, v in gains.items()) + "." + verdict}
+            f"Against {base['config']} ({base['rknn_MB']} MB, mAP50-95 {base['mAP50_95']}), each option's size and its "
+            "mAP50-95 minus the base's: "
+            + "; ".join(f"{k} {sizes[k]} MB, {v:+.4f}" for k, v in gains.items()) + "." + verdict}
 
 
 def calibration_size(m: dict) -> dict:
@@ -108,14 +120,14 @@ def calibration_size(m: dict) -> dict:
 
 def colour_order(m: dict) -> dict:
     c = m["colour_order"]
-    cost = round(c["right"]["mAP50_95"] - c["wrong"]["mAP50_95"], 4)
-    return {"id": "colour_order", "value": cost, "text":
-            f"Calibrating with the channels swapped (quant_img_RGB2BGR=True on RGB images) costs {cost:+.4f} mAP50-95 "
-            f"({c['right']['mAP50_95']} → {c['wrong']['mAP50_95']}; lowest class cosine {c['right']['min_cls_cosine']} → "
-            f"{c['wrong']['min_cls_cosine']}). The build succeeds and says nothing: the ranges were measured on images "
-            "the model never sees. " + ("Here the cost is within the evaluation's noise: this synthetic set's colours "
-                                        "are random, so red and blue carry similar statistics; on real images they do "
-                                        "not." if cost < m["honest"]["resolution"] else "")}
+    w = wording.difference("swapped", "right order", c["wrong"]["mAP50_95"], c["right"]["mAP50_95"],
+                           resolution=m["honest"]["resolution"])
+    return {"id": "colour_order", "value": w["difference"], "noise": w["noise"], "text":
+            f"Calibrating with the channels swapped (quant_img_RGB2BGR=True on RGB images): {w['text']}; lowest class "
+            f"cosine {c['right']['min_cls_cosine']} → {c['wrong']['min_cls_cosine']}. The build succeeds and says "
+            "nothing: the ranges were measured on images the model never sees. "
+            + ("Here the difference is noise: this synthetic set's colours are random, so red and blue carry similar "
+               "statistics; on real images they do not." if w["noise"] else "")}
 
 
 def batch_core(m: dict) -> dict:
@@ -174,8 +186,8 @@ def headline(m: dict) -> dict:
                 "resolution_mAP50_95": m["honest"]["resolution"]} if m.get("honest") else {}),
             **({"calibration_curve": {str(r["images"]): r["mAP50_95"] for r in m["calibration_curve"]}}
                if m.get("calibration_curve") else {}),
-            **({"wrong_colour_order_cost": round(m["colour_order"]["right"]["mAP50_95"]
-                                                 - m["colour_order"]["wrong"]["mAP50_95"], 4)}
+            **({"swapped_minus_right_colour_mAP50_95": round(m["colour_order"]["wrong"]["mAP50_95"]
+                                                             - m["colour_order"]["right"]["mAP50_95"], 4)}
                if m.get("colour_order") else {})}
 
 

@@ -6,6 +6,7 @@ test re-derives each ``value`` from the recorded metrics, so a sentence can neve
 
 from __future__ import annotations
 
+from .. import wording
 from ..comparisons import map_row, op_counts
 from .common import INT8_KEEPS_MAP50, REPRODUCE_MAP, Stage, check
 
@@ -27,7 +28,7 @@ def relu_int8_drop(map_rows: list[dict]) -> dict:
     drop = round(f["mAP50"] - q["mAP50"], 4)
     return {"id": "relu_int8_drop", "value": drop, "text":
             f"INT8 ({q['config']}) {'keeps' if drop <= INT8_KEEPS_MAP50 else 'loses'} the ReLU model's accuracy: "
-            f"mAP50 {f['mAP50']} float → {q['mAP50']} INT8 (Δ {-drop:+.4f}), mAP50-95 {f['mAP50_95']} → "
+            f"mAP50 {f['mAP50']} float → {q['mAP50']} INT8 (INT8 − float {-drop:+.4f}), mAP50-95 {f['mAP50_95']} → "
             f"{q['mAP50_95']}."}
 
 
@@ -55,10 +56,61 @@ def relu_smaller(side: dict) -> dict:
 
 
 def int8_loss_by_activation(side: dict) -> dict:
-    d = {v: side[v]["float_mAP50"] - side[v]["int8_mAP50"] for v in ("relu", "silu")}
-    verdict = "ReLU loses less" if d["relu"] < d["silu"] else "SiLU loses less" if d["silu"] < d["relu"] else "equal"
-    return {"id": "int8_loss_by_activation", "value": {v: round(x, 4) for v, x in d.items()},
-            "text": f"mAP50 lost to INT8: ReLU {d['relu']:+.4f}, SiLU {d['silu']:+.4f} (positive = lost); {verdict}."}
+    d = {v: {k: round(side[v][f"int8_{k}"] - side[v][f"float_{k}"], 4) for k in ("mAP50", "mAP50_95")}
+         for v in ("relu", "silu")}
+    return {"id": "int8_loss_by_activation", "value": d, "text":
+            "INT8 − float with 05's settings (negative: INT8 lost accuracy): ReLU mAP50 "
+            f"{d['relu']['mAP50']:+.4f}, mAP50-95 {d['relu']['mAP50_95']:+.4f}; SiLU mAP50 {d['silu']['mAP50']:+.4f}, "
+            f"mAP50-95 {d['silu']['mAP50_95']:+.4f}. Which model is ahead after INT8, and whether these images "
+            "resolve it, is the next finding."}
+
+
+#: Rockchip's model zoo README (v2.3.2, its benchmark table): INT8, 640 × 640, one RK3588 NPU core, frames/s
+ZOO_FPS = {"yolov5s_relu": 66.1, "yolov5s": 48.4}
+
+
+def activation_answer(rows: list[dict], from_01: dict | None = None) -> dict:
+    """The workbook's central question, answered from this run: which activation scores higher after INT8 (SiLU −
+    ReLU, paired bootstrap on the same images, per INT8 setting), what ReLU buys instead, what closes a float gap."""
+    said, value = [], {}
+    for r in rows:
+        w = wording.difference("SiLU", "ReLU", r["silu_mAP50_95"], r["relu_mAP50_95"], low=r["low"], high=r["high"])
+        value[r["setting"]] = {"silu_minus_relu": w["difference"], "higher": w["higher"]}
+        said.append(f"{r['setting']}: {w['text']}")
+    int8 = {k: v["higher"] for k, v in value.items() if k.startswith("INT8")}
+    winners = set(int8.values())
+    if winners == {None}:
+        verdict = (f"After INT8 neither activation scores measurably higher on these {rows[0]['images']} images, "
+                   "with any setting tried.")
+    elif len(winners) == 1:
+        (w,) = winners
+        verdict = f"After INT8 the {w} model scores higher with every setting tried."
+    else:
+        verdict = ("After INT8 the answer depends on the settings: " + "; ".join(
+            f"{'within noise' if h is None else h + ' higher'} with {k[len('INT8, '):]}" for k, h in int8.items()) + ".")
+    fps = ZOO_FPS
+    text = (f"**Which activation wins after INT8, on this run** (mAP50-95 on the same {rows[0]['images']} images, SiLU − "
+            "ReLU, paired bootstrap): " + "; ".join(said) + ". " + verdict +
+            " What ReLU buys instead is NPU time, which the simulator cannot measure: Rockchip's model zoo lists "
+            f"yolov5s_relu at {fps['yolov5s_relu']} frames/s against {fps['yolov5s']} for yolov5s (SiLU) on one RK3588 "
+            f"NPU core (INT8, 640 × 640; its README's benchmark table), {fps['yolov5s_relu'] / fps['yolov5s']:.2f}×; "
+            "08 times both activations with NCNN on this CPU.")
+    t = (from_01 or {}).get("transplant")
+    silu = (from_01 or {}).get("silu")
+    if t and silu:
+        f, e = t["final"], t["epochs"]
+        x, y, z = f["scratch"]["mAP50_95"], f["transplanted"]["mAP50_95"], round(silu["mAP50_95"], 4)
+        text += (f" What training does to the float gap, from 01 (ultralytics' validation, one run each): mAP50-95 "
+                 f"{x} for the ReLU model from scratch ({e['scratch']} epochs), {y} for the one started from the SiLU "
+                 f"twin's weights ({e['transplanted']} epochs), {z} for the SiLU twin"
+                 + (": started from SiLU's weights, ReLU reaches SiLU's float accuracy, so that gap is one of "
+                    "training, not of the activation." if y >= z else
+                    f": started from SiLU's weights, ReLU gets closer to SiLU ({e['transplanted']} epochs against "
+                    f"{e['scratch']})." if y > x else
+                    f": in its {e['transplanted']} epochs the transplant does not close the gap."))
+        value["transplant"] = {"scratch": f["scratch"]["mAP50_95"], "transplanted": f["transplanted"]["mAP50_95"],
+                               "silu": round(silu["mAP50_95"], 4)}
+    return {"id": "activation_answer", "value": value, "verdict": verdict, "text": text}
 
 
 def fusion(analyses: dict, toolkit_rows: list[dict] = ()) -> dict:
@@ -116,12 +168,20 @@ def six_vs_nine(layout_rows: list[dict]) -> dict:
             "the CPU work on empty cells."}
 
 
-def q_zero(analyses: dict) -> dict:
+def q_zero(analyses: dict, map_rows: list[dict] = ()) -> dict:
+    """Tensors quantized to all zeros, said where they were measured: on accuracy_analysis's ONE image; beside each
+    model output among them, the same output's INT8 cosine over every evaluation image (section 2)."""
     zero = [r["layer"] for r in analyses["relu"]["rows"] if r["q_zero"]]
-    return {"id": "q_zero", "value": zero, "text":
-            (f"{len(zero)} tensor(s) of the ReLU model quantize to all zeros ({', '.join(zero)}): that output "
-             "never fired on the calibration set, so INT8 has nothing to represent there."
-             if zero else "No tensor of the ReLU model quantizes to all zeros: every output carries signal.")}
+    q = next((r for r in map_rows if r["variant"] == "relu" and r["runtime"].startswith("RKNN INT8")), {})
+    over_all = {z: q.get("cosine", {}).get(z.removesuffix("_int8")) for z in zero}
+    shown = {z: c for z, c in over_all.items() if c is not None}
+    return {"id": "q_zero", "value": zero, "over_eval_set": shown, "text":
+            (f"On the one image accuracy_analysis ran on, {len(zero)} tensor(s) of the ReLU model quantize to all zeros "
+             f"({', '.join(zero)}): on that image every value is below half an INT8 step (no object of that stride)."
+             + (" Over all evaluation images the same outputs keep their signal: INT8 cosine "
+                + ", ".join(f"{z.removesuffix('_int8')} {c}" for z, c in shown.items()) + "." if shown else "")
+             if zero else "On the one image accuracy_analysis ran on, no tensor of the ReLU model quantizes to all "
+             "zeros: every output carries signal there.")}
 
 
 def model_family(rows: list[dict]) -> dict:
@@ -208,14 +268,23 @@ def layer_plot(analyses: dict, map_rows: list[dict] = ()) -> dict:
 def ap_by_size(size_rows: list[dict]) -> dict:
     f = next(r for r in size_rows if r["runtime"] == "float")
     q = next(r for r in size_rows if r["runtime"] == "INT8")
-    d = {a: (None if f[f"AP_{a}"] is None or q[f"AP_{a}"] is None else round(q[f"AP_{a}"] - f[f"AP_{a}"], 4))
-         for a in ("small", "medium", "large")}
-    known = {a: x for a, x in d.items() if x is not None}
-    worst = min(known, key=known.get) if known else None
-    return {"id": "ap_by_size", "value": d, "text":
-            "INT8 − float mAP50-95 by object size (COCO areas: small < 32², medium < 96² px²): "
-            + ", ".join(f"{a} {'-' if x is None else f'{x:+.4f}'} ({f[f'AP_{a}']} → {q[f'AP_{a}']})" for a, x in d.items())
-            + (f"; {worst} objects pay the most." if worst and known[worst] < 0 else "; no size loses accuracy.")}
+    said, d = [], {}
+    for a in ("small", "medium", "large"):
+        if f[f"AP_{a}"] is None or q[f"AP_{a}"] is None:
+            d[a] = None
+            said.append(f"{a} - (no object of that size)")
+            continue
+        w = wording.difference("INT8", "float", q[f"AP_{a}"], f[f"AP_{a}"], low=q.get(f"AP_{a}_low"),
+                               high=q.get(f"AP_{a}_high"))
+        d[a] = w["difference"]
+        said.append(f"{a}: {w['text']}")
+    lost = [a for a, x in d.items() if x is not None and x < 0
+            and not wording.is_noise(x, q.get(f"AP_{a}_low"), q.get(f"AP_{a}_high"))]
+    return {"id": "ap_by_size", "value": d, "lost": lost, "text":
+            "mAP50-95 by object size (COCO areas: small < 32², medium < 96² px²), each with its own paired-bootstrap "
+            "interval (fewer objects per size, so wider than the overall one): " + "; ".join(said)
+            + (f". INT8 loses measurably on {', '.join(lost)} objects." if lost else
+               ". No size loses more than its images resolve.")}
 
 
 def silu_by_toolkit(rows: list[dict]) -> dict:
@@ -290,15 +359,17 @@ def silu_hypotheses(analyses: dict, side: dict, toolkit_rows: list[dict] = ()) -
 
 def conclusions(map_rows: list[dict], side: dict, layout_rows: list[dict], stock_attempt: dict,
                 analyses: dict, family_rows: list[dict] = (), stock_advised: dict | None = None,
-                size_rows: list[dict] = (), toolkit_rows: list[dict] = ()) -> list[dict]:
+                size_rows: list[dict] = (), toolkit_rows: list[dict] = (), activation: list[dict] = (),
+                from_01: dict | None = None) -> list[dict]:
     """Every finding of 06, in reading order (the SiLU ones only when the SiLU twin was trained, the model
     family one only with ``COMPARE_RUN``)."""
     out = [relu_int8_drop(map_rows)]
     if "silu" in side:
         out += [silu_collapse(side), relu_smaller(side), int8_loss_by_activation(side)]
+        out += [activation_answer(list(activation), from_01)] if activation else []
     if "silu" in analyses:
         out.append(fusion(analyses, toolkit_rows))
-    out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses)]
+    out += [stock_head(stock_attempt, stock_advised, layout_rows), concat_layout(layout_rows), six_vs_nine(layout_rows), q_zero(analyses, map_rows)]
     out += [layer_plot(analyses, map_rows)]
     out += [ap_by_size(list(size_rows))] if size_rows else []
     if "silu" in analyses and "silu" in side:
@@ -311,7 +382,7 @@ def analyze_conclusions(m: dict) -> list[dict]:
     """06's conclusions from what 06 records."""
     return conclusions(m["map_table"], m["silu_vs_relu"], m["layouts"], m["stock_head"], m["analysis"],
                        m.get("model_family") or (), m.get("stock_head_advised"), m.get("ap_by_size") or (),
-                       m.get("toolkit_versions") or ())
+                       m.get("toolkit_versions") or (), m.get("activation_answer") or (), m.get("from_01"))
 
 
 def checks(m: dict) -> list[dict]:
@@ -343,6 +414,10 @@ def headline(m: dict) -> dict:
     if "silu" in side:
         h.update(silu_int8_mAP50=side["silu"]["int8_mAP50"],
                  silu_share_at_0_5=side["silu"]["cls_share_at_0_5"])
+    answer = next((c for c in m.get("conclusions", []) if c["id"] == "activation_answer"), None)
+    if answer:  # which activation scores higher after INT8, per setting (06's paired intervals)
+        h["activation_after_int8"] = {k.removeprefix("INT8, "): v["higher"] or "within noise"
+                                      for k, v in answer["value"].items() if k.startswith("INT8")}
     if m.get("stock_head_advised"):
         h["stock_head_advised_mAP50"] = m["stock_head_advised"]["mAP50"]
     if m.get("model_family"):

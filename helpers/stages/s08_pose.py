@@ -55,7 +55,7 @@ def ncnn_fp16(ncnn_rows: list[dict], flag_effect: float) -> dict:
              f"change the outputs by at most {flag_effect:.2e} on this CPU")
     return {"id": "ncnn_fp16", "value": drop, "holds": drop <= POSE_KEEPS, "text":
             f"ncnn with fp16 weights and fp16 storage/arithmetic switched on: pose mAP50-95 {f16['pose_mAP50_95']} "
-            f"against {f32['pose_mAP50_95']} in fp32 (Δ {-drop:+.4f}), lowest output cosine to onnxruntime "
+            f"against {f32['pose_mAP50_95']} in fp32 (fp16 − fp32 {-drop:+.4f}), lowest output cosine to onnxruntime "
             f"{f16['min_cosine']}. The fp16 switches themselves {flags}."}
 
 
@@ -67,19 +67,25 @@ def ncnn_speed(latency: list[dict]) -> dict:
             + " (median of repeated runs, same input)."}
 
 
+#: an INT8 output whose cosine with float is at least this carries only rounding error: outputs above it are not ranked
+COSINE_AT_ROUNDING = 0.999
+
+
 def rknn_pose(builds: list[dict]) -> dict:
     by = {b["build"]: b for b in builds}
     f, q = by["FP16"], by["INT8"]
     worst = min(("box", "cls", "kpt"), key=lambda k: q[f"min_{k}_cosine"])
-    text = (f"RKNN INT8 keeps pose mAP50-95 {q['pose_mAP50_95']} of FP16's {f['pose_mAP50_95']}; of its outputs the "
-            f"{ {'box': 'box DFL', 'cls': 'class', 'kpt': 'keypoint'}[worst]} ones suffer most (lowest cosine "
-            f"{q[f'min_{worst}_cosine']}; box {q['min_box_cosine']}, class {q['min_cls_cosine']}, keypoints "
-            f"{q['min_kpt_cosine']}).")
+    cos = (f"box {q['min_box_cosine']}, class {q['min_cls_cosine']}, keypoints {q['min_kpt_cosine']}")
+    text = (f"RKNN INT8 keeps pose mAP50-95 {q['pose_mAP50_95']} of FP16's {f['pose_mAP50_95']}; "
+            + (f"every output keeps a cosine of at least {COSINE_AT_ROUNDING} (lowest: {cos}): INT8 rounding, no output "
+               "stands out." if q[f"min_{worst}_cosine"] >= COSINE_AT_ROUNDING else
+               f"of its outputs the { {'box': 'box DFL', 'cls': 'class', 'kpt': 'keypoint'}[worst]} ones lose the "
+               f"most (lowest cosine {cos})."))
     h = by.get("INT8, keypoint branch float16")
     if h:
         gain = round(h["pose_mAP50_95"] - q["pose_mAP50_95"], 4)
         text += (f" Keeping the keypoint branch in float16 ({h['float_layers']} layers, {h['rknn_MB']} MB against "
-                 f"{q['rknn_MB']}) gives pose mAP50-95 {h['pose_mAP50_95']} (Δ {gain:+.4f}), keypoint cosine "
+                 f"{q['rknn_MB']}) gives pose mAP50-95 {h['pose_mAP50_95']} (float16 branch − INT8 {gain:+.4f}), keypoint cosine "
                  f"{h['min_kpt_cosine']}.")
     return {"id": "rknn_pose", "value": {"worst_output": worst, "int8_pose_mAP50_95": q["pose_mAP50_95"],
                                          "fp16_pose_mAP50_95": f["pose_mAP50_95"]}, "text": text}
@@ -103,7 +109,7 @@ def ncnn_fp16_arm(a: dict, flag_effect: float) -> dict:
             f"by up to {a['max_abs_diff']:.3g} (largest output value {a['largest_output_value']}), where this PC's "
             f"x86 CPU moved them by {flag_effect:.2g}: activations are rounded to fp16 there. Pose mAP50-95 on "
             f"{a['images']} val images: {f16['pose_mAP50_95']} with fp16 against {f32['pose_mAP50_95']} in fp32 "
-            f"(Δ {change:+.4f}); "
+            f"(fp16 − fp32 {change:+.4f}); "
             + ("within what the workbook calls the same, so a phone or board can keep ncnn's fp16 default."
                if abs(change) <= POSE_KEEPS else "more than the workbook calls the same: on a phone or board, "
                "measure with use_fp16_arithmetic off before shipping.")

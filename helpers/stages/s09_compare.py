@@ -108,11 +108,26 @@ def ultralytics_export(exports: list[dict]) -> dict:
                       "on; here it was given the workbook's calibration images instead, so the comparison is fair."}
 
 
+def activation_again(rows: list[dict]) -> dict:
+    """The workbook's central question at the end of the pipeline: 06's measured answer, said again."""
+    from .s06_analyze import activation_answer
+
+    a = activation_answer(rows)
+    per = "; ".join(f"{k}: SiLU − ReLU {v['silu_minus_relu']:+.4f}, " + ("within noise" if v["higher"] is None else
+                                                                       f"{v['higher']} higher")
+                    for k, v in a["value"].items())
+    return {"id": "activation_again", "value": {k: v["higher"] for k, v in a["value"].items()}, "text":
+            f"The question the workbook started from, as 06 measured it on this run (mAP50-95, paired bootstrap): "
+            f"{per}. {a['verdict']} The paths above all ship the ReLU model; what it buys beyond accuracy is NPU "
+            "time (06: the model zoo's single-core figures), which only a board can measure for this model."}
+
+
 def compare_conclusions(m: dict) -> list[dict]:
     """09's conclusions from what 09 records."""
     rows = m["paths"]
     return [peers_vs_workbook(rows), int8_cost_by_path(rows), score_sum_fidelity(rows),
-            ultralytics_export(m["ultralytics_exports"])]
+            ultralytics_export(m["ultralytics_exports"])] + ([activation_again(m["activation_06"])]
+                                                             if m.get("activation_06") else [])
 
 
 def checks(m: dict) -> list[dict]:
@@ -142,5 +157,5 @@ def headline(m: dict) -> dict:
     return h
 
 
-STAGE = Stage("09_compare", inputs={"onnx": ('03_export', 'onnx'), "imgsz": ('03_export', 'imgsz'), "ship": ('05_quantize', 'ship'), "calibration": ('05_quantize', 'calibration'), "variants": ('01_train', 'variants'), "data_yaml": ('01_train', 'data_yaml'), "toolkit_builds": ('06_analyze', 'toolkit_builds'), "float_05": ('05_quantize', 'onnx_map')},
+STAGE = Stage("09_compare", inputs={"onnx": ('03_export', 'onnx'), "imgsz": ('03_export', 'imgsz'), "ship": ('05_quantize', 'ship'), "calibration": ('05_quantize', 'calibration'), "variants": ('01_train', 'variants'), "data_yaml": ('01_train', 'data_yaml'), "toolkit_builds": ('06_analyze', 'toolkit_builds'), "activation_06": ('06_analyze', 'activation_answer'), "float_05": ('05_quantize', 'onnx_map')},
               headline=headline, conclusions=compare_conclusions, checks=checks)

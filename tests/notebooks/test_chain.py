@@ -214,10 +214,11 @@ def _no_unexpected_errors(run_dir, name):
 def test_04_convert_rknn(run_dir):
     nb = _execute("04", run_dir)
     _no_unexpected_errors(run_dir, "04_convert_rknn.ipynb")
-    taught = [c for c in nb["cells"] if "raises-exception" in c["metadata"].get("tags", [])]
-    assert taught and all(any(o["output_type"] == "error" and o["ename"] == "ToolkitError" for o in c["outputs"])
-                          for c in taught)  # the torch.save checkpoint really fails, with our error
     m = artifacts.read_metrics(run_dir, "04_convert")
+    # the torch.save checkpoint really is refused by load_pytorch, shown as a short line, not a traceback
+    refused = m["torch_save_checkpoint"]
+    assert refused["refused"] and refused["step"] == "load_pytorch" and refused["toolkit_says"], refused
+    assert not any(o["output_type"] == "error" for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert m["eval_images"] == SHIPPED["EVAL_IMAGES"]
     assert m["fp16"]["min_cosine"] > 0.999 and Path(m["fp16"]["rknn"]).is_file()
     assert Path(m["fp16"]["rknn"] + ".json").is_file()
@@ -304,8 +305,10 @@ def test_05_quantize(run_dir):
     assert "built" in m["score_sum_float16"] and m["score_sum_float16"]["layers"]
     c = _concluded(m, "05_quantize", ["sweep_axes", "honest_ship", "rescue_tools", "calibration_size", "colour_order",
                                       "batch_core"])
-    assert c["colour_order"]["value"] == m["headline"]["wrong_colour_order_cost"] == round(
-        m["colour_order"]["right"]["mAP50_95"] - m["colour_order"]["wrong"]["mAP50_95"], 4)
+    assert c["colour_order"]["value"] == m["headline"]["swapped_minus_right_colour_mAP50_95"] == round(
+        m["colour_order"]["wrong"]["mAP50_95"] - m["colour_order"]["right"]["mAP50_95"], 4)
+    assert c["colour_order"]["noise"] == (abs(c["colour_order"]["value"]) <= m["honest"]["resolution"])
+    assert ("within noise" in c["colour_order"]["text"]) == c["colour_order"]["noise"]
     assert c["batch_core"]["value"]["pool_refuses"] is True
     assert (run_dir / "05_quantize" / "calibration_size.png").is_file()
 
@@ -324,9 +327,9 @@ def yolo11_run(run_dir, tmp_path_factory):
 
 
 def test_06_analyze(run_dir, yolo11_run):
-    # 20 resamples for the toolkit releases' INT8 - float intervals: nothing here reads them (09 asserts its ordering
-    # with its own 50); a resample is two COCOevals on the parent's one thread, the most of 06's time in CI
-    _execute("06", run_dir, COMPARE_RUN=str(yolo11_run), BOOTSTRAP=20)
+    # the notebook's own 100 resamples: each image is matched once per model and a resample only re-ranked
+    # (metrics.ResampledMap), so the intervals of the central answer cost seconds
+    _execute("06", run_dir, COMPARE_RUN=str(yolo11_run))
     _no_unexpected_errors(run_dir, "06_analyze_accuracy.ipynb")
     m = artifacts.read_metrics(run_dir, "06_analyze")
     # the toolkit's accuracy_analysis called by hand gives the helper's layer table
@@ -345,7 +348,8 @@ def test_06_analyze(run_dir, yolo11_run):
     p9, p6, cat = m["layouts"]
     assert cat["cls_distinct_above_0.01"] < p9["cls_distinct_above_0.01"]
     ids = [c["id"] for c in m["conclusions"]]
-    assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "fusion",
+    assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "activation_answer",
+                   "fusion",
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
                    "silu_hypotheses", "silu_by_toolkit", "model_family"]  # the last one: COMPARE_RUN
     c = {x["id"]: x for x in m["conclusions"]}
@@ -353,6 +357,22 @@ def test_06_analyze(run_dir, yolo11_run):
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
     assert check["id"] == "int8_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
     assert c["relu_int8_drop"]["value"] == round(f["mAP50"] - q["mAP50"], 4)
+    # the central question: each row is the models' recorded figures on the same images, worded by its interval
+    act = {r["setting"]: r for r in m["activation_answer"]}
+    assert list(act)[0] == "float (onnxruntime)" and list(act)[1].startswith(f"INT8, 05's settings ({m['int8_config']}")
+    for setting, kind in zip(act, ("onnxruntime float32", "RKNN INT8")):
+        for v in ("relu", "silu"):
+            assert act[setting][f"{v}_mAP50_95"] == rows[(v, kind.split()[0] + kind.split()[1])]["mAP50_95"]
+    pinned = {b["model"]: b for b in m["toolkit_builds"] if b["toolkit"] == "pinned"}
+    defaults = [k for k in act if k.startswith("INT8, the toolkit's defaults")]
+    for k in defaults:  # absent only when 05 shipped exactly the defaults
+        assert (act[k]["relu_mAP50_95"], act[k]["silu_mAP50_95"]) == (pinned["relu"]["mAP50_95"], pinned["silu"]["mAP50_95"])
+    assert defaults or m["int8_config"] == pinned["relu"]["path"].rsplit(", ", 1)[-1]
+    for setting, r in act.items():
+        said = c["activation_answer"]["value"][setting]
+        assert said["silu_minus_relu"] == round(r["silu_mAP50_95"] - r["relu_mAP50_95"], 4)
+        assert (said["higher"] is None) == (r["low"] <= 0 <= r["high"]), (setting, r, said)
+        assert r["images"] == m["eval_images"] and r["low"] <= r["high"]
     assert c["silu_collapse"]["value"] == m["silu_vs_relu"]["silu"]["cls_share_at_0_5"]
     assert c["fusion"]["value"]["silu_exswish"] == 57 and c["fusion"]["value"]["relu_fused_conv"] > 50
     # the graph the NPU runs (the build's layer table): SiLU fused into its convolutions, like ReLU
@@ -375,6 +395,9 @@ def test_06_analyze(run_dir, yolo11_run):
     assert c["stock_head"]["advised"]["mAP50"] == adv["mAP50"] == m["headline"]["stock_head_advised_mAP50"]
     f_size, q_size = m["ap_by_size"]
     assert c["ap_by_size"]["value"]["large"] == round(q_size["AP_large"] - f_size["AP_large"], 4)
+    for a, x in c["ap_by_size"]["value"].items():  # a loss is named only beyond its own interval
+        if x is not None:
+            assert (a in c["ap_by_size"]["lost"]) == (x < 0 and not q_size[f"AP_{a}_low"] <= 0 <= q_size[f"AP_{a}_high"])
     assert c["silu_hypotheses"]["value"]["share_at_0.5"] == c["silu_collapse"]["value"]
     for v in ("relu", "silu"):
         assert m["analysis"][v]["rows"] and Path(m["analysis"][v]["report"]).is_file()
@@ -450,6 +473,11 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert all(m["timings"]["1"][k]["median"] > 0 for k in ("preprocess_ms", "inference_ms", "postprocess_ms",
                                                             "end_to_end_ms"))
     assert m["tile_merge"]["tiles"] > 1 and m["tile_merge"]["merged"] <= m["tile_merge"]["tile_boxes"]
+    # the mechanisms by hand: the ordered pool hands back every frame in order, as one context finds them; the grid
+    # by hand is the helper's (its merge differs from one NMS by the cut rules: shown, not asserted)
+    pb, tb = m["pool_by_hand"], m["tiles_by_hand"]
+    assert pb["same_as_one_context"] and sorted(pb["finished"]) == list(range(SHIPPED["SAMPLE_IMAGES"])), pb
+    assert (tb["tiles"], tb["tile_boxes"]) == (m["tile_merge"]["tiles"], m["tile_merge"]["tile_boxes"]), tb
     assert (run_dir / "07_deploy" / "tile_merge.png").is_file()
     c = _concluded(m, "07_deploy", ["runner_equals_notebook", "contexts", "tiling", "live_source", "emulated_board"])
     assert c["emulated_board"]["holds"] and "not board times" in c["emulated_board"]["text"]
@@ -620,7 +648,12 @@ def test_09_compare_paths(run_dir):
     assert check["id"] == "workbook_reproduces_05" and check["ok"] and "not compared" not in check["what"], check
     assert json.loads(json.dumps(stages.DEFINITIONS["09_compare"].conclusions(m))) == m["conclusions"]  # re-derived
     c = {x["id"]: x for x in m["conclusions"]}
-    assert list(c) == ["peers_vs_workbook", "int8_cost_by_path", "score_sum_fidelity", "ultralytics_export"]
+    assert list(c) == ["peers_vs_workbook", "int8_cost_by_path", "score_sum_fidelity", "ultralytics_export",
+                       "activation_again"]
+    # the central question said again at the end: 06's answer, the same verdict per setting
+    six = {x["id"]: x for x in artifacts.read_metrics(run_dir, "06_analyze")["conclusions"]}["activation_answer"]
+    assert c["activation_again"]["value"] == {k: v["higher"] for k, v in six["value"].items() if k != "transplant"}
+    assert six["verdict"] in c["activation_again"]["text"]
     fid = c["score_sum_fidelity"]["value"]
     assert fid["npu9"][0] == wb["median_score_drop"] and fid["npu6"][0] == m["paths"][1]["median_score_drop"]
     assert fid["default"] == "npu9" or not c["score_sum_fidelity"]["holds"]
@@ -650,10 +683,18 @@ def test_09_every_try_this_figure_is_recorded(run_dir):
     tiles = t["07_deploy"]
     assert tiles["overlap_0"]["tiles"] <= tiles["with_overlap"]["tiles"] and tiles["with_overlap"] == \
         artifacts.read_metrics(run_dir, "07_deploy")["tile_merge"]
-    assert t["08_pose"]["flag_effect"] == artifacts.read_metrics(run_dir, "08_pose")["ncnn_fp16_flag_effect"]
-    t9 = t["09_compare"]
-    assert t9["2.3.2 INT8"] == "built" and any("IndexError" in v for k, v in t9.items() if k.endswith("INT8") and
-                                               not k.startswith("2.3.2"))
+    lat = {str(x["threads"]): x["silu_over_relu"] for x in artifacts.read_metrics(run_dir, "08_pose")["latency"]}
+    assert t["08_pose"]["silu_over_relu"] == lat and t["08_pose"]["other_runs"] != t["08_pose"]["runs"]
+    assert set(t["08_pose"]["silu_over_relu_other"]) == set(lat)  # the same thread counts, timed again with fewer runs
+    t9, nine = t["09_compare"], artifacts.read_metrics(run_dir, "09_compare")
+    zoo = next(r for r in nine["paths"] if r["family"] == "model zoo")
+    assert t9["interval"] == [zoo["vs_low"], zoo["vs_high"]] and t9["difference"] == zoo["vs_reference"]
+    assert t9["other_resamples"] != t9["resamples"] and t9["interval_other"][0] <= t9["interval_other"][1]
+    # the one-liner run in a cell, as typed (FP16, the release it asks for): it builds
+    assert nine["one_liner"]["toolkit"] == "2.3.2" and Path(nine["one_liner"]["result"]).is_dir(), nine["one_liner"]
+    ul = {(e["toolkit"], e["quantize"]): e for e in nine["ultralytics_exports"]}
+    assert ul[("2.3.2", 8)]["built"] and any("IndexError" in (e["error"] or "") for (tk, q), e in ul.items()
+                                             if q == 8 and tk != "2.3.2")
 
 
 def test_09_no_cell_dumps_a_record(run_dir):
@@ -692,6 +733,21 @@ def test_09_records_keep_named_fields(run_dir):
     assert {"01_train", "04_convert", "05_quantize", "06_analyze", "07_deploy"} <= set(recorded)
     found = [(k, w) for stage, m in recorded.items() for k, w in keys(m, stage) if k in words]
     assert not found, found[:5]
+
+
+def test_09_every_conclusion_words_a_difference_one_way(run_dir):
+    """Every stage's conclusions: a difference is "A − B" with both named (no bare delta, no "positive = lost"); a
+    finding that carries its noise flag says "within noise" exactly when it is; "all images" claims are not made
+    from accuracy_analysis's one image."""
+    recorded = {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("*/metrics.json")}
+    found = [(stage, c) for stage, m in sorted(recorded.items()) for c in m.get("conclusions", [])]
+    assert len(found) > 30, len(found)
+    for stage, c in found:
+        assert "Δ" not in c["text"] and "positive = lost" not in c["text"], (stage, c["id"], c["text"])
+        if "noise" in c:
+            assert ("within noise" in c["text"]) == c["noise"], (stage, c["id"], c["text"])
+    q_zero = next(c for s_, c in found if s_ == "06_analyze" and c["id"] == "q_zero")
+    assert q_zero["text"].startswith("On the one image accuracy_analysis ran on"), q_zero["text"]
 
 
 def test_09_every_figure_has_a_caption(run_dir, short_run):

@@ -134,8 +134,12 @@ def test_honest_report_ships_the_cheapest_configuration_it_cannot_tell_from_the_
     assert h["selection_resolution"] > gap  # one image of twenty: within what the half resolves
     assert h["candidates"] == ["fast", "slow"] and h["ship"] == "fast" and h["ship_build_s"] == 5.0
     text = findings.honest_ship({"honest": h})["text"]
-    assert "cannot tell them apart, so one of the cheapest to build ships" in text
-    assert "the best of them on the selection half): fast (5.0 s)." in text
+    assert ("cannot tell them apart; the cheapest of them builds in 5.0 s (fast), and every candidate within 2× that "
+            "time counts as equally cheap (1: fast 5.0 s)") in text
+    assert "Of the equally cheap ones the best on the selection half ships: fast (5.0 s)." in text
+    # the rule as a table: both within the resolution, only the fast one within the cost tier, and it ships
+    assert [(r["config"], r["within_resolution"], r["within_cost_tier"], r["ships"]) for r in h["rule"]] == [
+        ("slow", True, False, False), ("fast", True, True, True)]
     # the same rows with a resolution the gap exceeds ship the slow one
     assert selection.choose(rows, gap / 2)["config"] == "slow"
     # exact ties (a compressed copy of the same model): the best on the selection half is the one choose() ships
@@ -210,3 +214,19 @@ def test_bootstrap_difference_is_the_resample_by_resample_difference():
         assert got["sd"] == round(float(d.std(ddof=1)), 4) and got["sd"] > 0
         obs = metrics.coco_map(es, dets_a, pool)["mAP50_95"] - metrics.coco_map(es, dets_b, pool)["mAP50_95"]
         assert got["difference"] == round(float(obs), 4)
+
+
+def test_resampled_map_by_size_equals_cocoeval_by_size():
+    es, dets = _random_set(5, n=16)
+    rng = np.random.default_rng(2)
+    pool = list(range(len(es)))
+    fast = metrics.ResampledMap(es, dets, pool, by_size=True)
+    for pick in [pool, [3, 3], [0, 5, 5, 9]] + [rng.choice(pool, len(pool)) for _ in range(25)]:
+        assert fast(pick) == metrics.coco_map(es, dets, pick, by_size=True), list(pick)
+    _, other = _random_set(6, n=16)
+    b = metrics.bootstrap_difference(es, dets, other, n=30, key="AP_small")
+    assert b["difference"] == round(metrics.coco_map(es, dets, by_size=True)["AP_small"]
+                                    - metrics.coco_map(es, other, by_size=True)["AP_small"], 4)
+    assert b["low"] <= b["high"] and b["resamples"] <= 30
+    none = metrics.bootstrap_difference(es, dets, other, n=5, key="AP_large")  # nothing above 96² px here
+    assert none["difference"] is None and none["low"] is None
