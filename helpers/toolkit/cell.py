@@ -14,6 +14,8 @@ Usage, after ``%load_ext helpers.toolkit.cell``::
 Names after ``--in`` are copied from the notebook into the cell (picklable values: paths, numpy arrays,
 numbers); names after ``--out`` come back into the notebook. ``RKNN`` is imported for the cell. What the
 cell prints is shown; the toolkit's own log lines stay in the log file (its path is printed).
+``--toolkit 2.3.2`` runs the cell with another rknn-toolkit2 release set up beside the pinned one
+(:mod:`.versions`); without it, the pinned release.
 """
 
 from __future__ import annotations
@@ -50,12 +52,16 @@ def _cell_job(log_file: str, code: str, inputs: dict, outputs: list) -> dict:
     return {k: ns[k] for k in outputs}
 
 
-def run_cell(code: str, inputs: dict | None = None, outputs=(), workdir=None, timeout: float | None = 1800) -> dict:
-    """Run ``code`` with ``inputs`` as its variables in a toolkit child process; return the ``outputs`` it set."""
+def run_cell(code: str, inputs: dict | None = None, outputs=(), workdir=None, timeout: float | None = 1800,
+             toolkit: str = "") -> dict:
+    """Run ``code`` with ``inputs`` as its variables in a toolkit child process (of release ``toolkit``, "" = the
+    pinned one); return the ``outputs`` it set."""
+    from .versions import python_for
+
     workdir = Path(workdir or tempfile.mkdtemp(prefix="toolkit-cell-"))
     (workdir / PRINTS).unlink(missing_ok=True)
-    return run_isolated(_cell_job, workdir, workdir / "cell.log", timeout, code=code, inputs=dict(inputs or {}),
-                        outputs=list(outputs))
+    return run_isolated(_cell_job, workdir, workdir / "cell.log", timeout, python=python_for(toolkit), code=code,
+                        inputs=dict(inputs or {}), outputs=list(outputs))
 
 
 def own_prints(log_file) -> str:
@@ -75,9 +81,10 @@ def _parse(line: str):
     p.add_argument("--out", dest="outputs", default="")
     p.add_argument("--workdir", default=None)
     p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--toolkit", default="")
     a = p.parse_args(shlex.split(line))
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-    return split(a.inputs), split(a.outputs), a.workdir, a.timeout
+    return split(a.inputs), split(a.outputs), a.workdir, a.timeout, a.toolkit
 
 
 def load_ipython_extension(ipython) -> None:
@@ -85,13 +92,13 @@ def load_ipython_extension(ipython) -> None:
 
     @register_cell_magic("toolkit")
     def toolkit(line, cell):
-        ins, outs, workdir, timeout = _parse(line)
+        ins, outs, workdir, timeout, release = _parse(line)
         missing = [k for k in ins if k not in ipython.user_ns]
         if missing:
             raise NameError(f"%%toolkit --in names not defined in the notebook: {', '.join(missing)}")
         workdir = Path(workdir or tempfile.mkdtemp(prefix="toolkit-cell-"))
         try:
-            result = run_cell(cell, {k: ipython.user_ns[k] for k in ins}, outs, workdir, timeout)
+            result = run_cell(cell, {k: ipython.user_ns[k] for k in ins}, outs, workdir, timeout, release)
         finally:
             log = workdir / "cell.log"
             if log.is_file():

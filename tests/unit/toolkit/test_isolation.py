@@ -60,7 +60,19 @@ def test_toolkit_cell_runs_in_a_child_and_survives_exit(tmp_path):
         cell.run_cell("exit(1)", {}, [], tmp_path / "exit")
     with pytest.raises(ToolkitError, match="defined no z"):
         cell.run_cell("y = 1", {}, ["z"], tmp_path / "missing")
-    assert cell._parse("--in a,b --out c --workdir w") == (["a", "b"], ["c"], "w", 1800)
+    assert cell._parse("--in a,b --out c --workdir w") == (["a", "b"], ["c"], "w", 1800, "")
+    assert cell._parse("--out c --toolkit 2.3.2")[4] == "2.3.2"
     assert cell._parse('--out c --workdir "a folder/w"')[2] == "a folder/w"  # a quoted path with a space
     with pytest.raises(ValueError, match="unrecognized arguments: folder"):  # never argparse's exit()
         cell._parse("--workdir a folder")
+
+
+def test_toolkit_cell_runs_with_another_release(tmp_path):
+    """%%toolkit --toolkit 2.3.2: the cell runs in that release's environment (set up by scripts/setup.sh)."""
+    from helpers.toolkit import cell, versions
+
+    if not versions.status("2.3.2")["ready"]:
+        pytest.skip("rknn-toolkit2 2.3.2 is not set up here (bash scripts/setup.sh --all-toolkits)")
+    out = cell.run_cell("from helpers.toolkit.config import toolkit_version\nv = toolkit_version()", {}, ["v"],
+                        tmp_path / "other", toolkit="2.3.2")
+    assert out == {"v": "2.3.2"}
