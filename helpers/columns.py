@@ -13,7 +13,7 @@ HEADINGS = {
     # float vs INT8, per model (06: SiLU vs ReLU, model family)
     "float_mAP50": "float mAP50",
     "int8_mAP50": "INT8 mAP50",
-    "int8_delta_mAP50": "INT8 Δ mAP50",
+    "int8_delta_mAP50": "INT8 − float mAP50",
     "float_mAP50_95": "float mAP50-95",
     "int8_mAP50_95": "INT8 mAP50-95",
     "fp16_rknn_MB": "FP16 .rknn MB",
@@ -40,6 +40,56 @@ HEADINGS = {
     # 07: runner rates
     "frames_per_second": "frames/s",
 }
+
+
+#: headline figures (the run's summary, 00's map, the run report) under words; a field without an entry is shown
+#: with "mAP50_95" as "mAP50-95" and its underscores as spaces
+HEADLINE_WORDS = {
+    "relu_silu_count": "SiLU layers left in the ReLU model",
+    "relu_strides_firing": "strides with detections (ReLU)",
+    "relu_seconds_per_epoch": "s/epoch (ReLU)",
+    "max_box_diff_px": "largest box difference (px)",
+    "max_score_diff": "largest score difference",
+    "parity_ok": "patched head = stock head",
+    "patched_max_abs_diff": "onnxruntime vs torch, largest difference",
+    "flagged_ops_in_patched": "ops the NPU runs badly (patched head)",
+    "fp16_unmatched_detections": "FP16 detections without a partner",
+    "rgb_is_right": "RGB input agrees with onnxruntime",
+    "custom_op_max_diff": "custom CPU op, largest difference",
+    "ship": "shipped INT8 configuration",
+    "int8_minus_float_95": "INT8 − float, 95 % interval",
+    "resolution_mAP50_95": "resolution (mAP50-95)",
+    "ship_report_half_vs_float": "INT8 − float on the report half",
+    "swapped_minus_right_colour_mAP50_95": "swapped − right colour order (mAP50-95)",
+    "activation_after_int8": "higher after INT8 (SiLU vs ReLU)",
+    "runner_equals_notebook": "runner = notebook",
+    "pool_equals_single": "pool = one context",
+    "sim_frames_per_s_1": "simulator frames/s, 1 context",
+    "sim_frames_per_s_2": "simulator frames/s, 2 contexts",
+    "sim_frames_per_s_3": "simulator frames/s, 3 contexts",
+    "board": "board",
+    "ncnn_silu_over_relu": "ncnn SiLU / ReLU time (by threads)",
+    "median_score_drop_9_vs_6": "median score drop, 9 vs 6 outputs",
+}
+
+
+def headline_label(field: str) -> str:
+    """The words a headline figure is shown under (:data:`HEADLINE_WORDS`, else :data:`HEADINGS`, else the field)."""
+    return HEADLINE_WORDS.get(field) or HEADINGS.get(field) or field.replace("mAP50_95", "mAP50-95").replace("_", " ")
+
+
+def figure(v) -> str:
+    """A headline value in words: five significant digits (0.99998 stays 0.99998), tiny ones in scientific
+    notation, True/False as yes/no, a mapping as "key value; ...", a list comma-separated."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.2e}" if v and abs(v) < 1e-3 else f"{v:.5g}"
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {figure(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return ", ".join(figure(x) for x in v)
+    return "-" if v is None else str(v)
 
 
 def heading(field: str) -> str:

@@ -14,11 +14,16 @@ editing site-packages:
   so ``check_font`` finds it and never downloads.
 * settings ``sync=False`` and every logger integration off.
 
+Two of its notices are left out of what a notebook shows (a filter on its logger, nothing else): the
+settings-file banner of a first import, and "Overriding model.yaml nc=80 with nc=5", which every build
+from a yaml with the dataset's class count prints. Its warnings all stay.
+
 Models are only ever built from a yaml or loaded from a local file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -27,6 +32,20 @@ from pathlib import Path
 from .artifacts import resolve_run_dir
 
 _FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+#: ultralytics' info messages a notebook leaves out (the start of each)
+NOTICES_LEFT_OUT = ("Creating new Ultralytics Settings", "Overriding model.yaml")
+
+
+class _LeaveOut(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and str(record.msg).startswith(NOTICES_LEFT_OUT))
+
+
+def quiet_notices() -> None:
+    """Leave :data:`NOTICES_LEFT_OUT` out of ultralytics' log (its logger, before or after it is imported)."""
+    logger = logging.getLogger("ultralytics")
+    if not any(isinstance(f, _LeaveOut) for f in logger.filters):
+        logger.addFilter(_LeaveOut())
 
 
 def _local_font() -> Path:
@@ -52,6 +71,7 @@ def configure_ultralytics(run_dir: str | os.PathLike) -> Path:
         os.environ["YOLO_CONFIG_DIR"] = str(cfg_root)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
+    quiet_notices()
 
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
 

@@ -9,7 +9,6 @@ typed by hand. Pictures are linked relative to the run folder, so the folder ope
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 
@@ -31,15 +30,15 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:64em;margin:2em auto;p
 
 
 def _label(key: str) -> str:
-    return key.replace("mAP50_95", "mAP50-95").replace("_", " ")
+    from .columns import headline_label
+
+    return headline_label(key)
 
 
 def _value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (dict, list)):
-        return html.escape(json.dumps(v))
-    return html.escape(str(v))
+    from .columns import figure
+
+    return html.escape(figure(v))
 
 
 def problems(metrics: dict) -> list[dict]:
@@ -92,8 +91,11 @@ def render(run_dir: str | os.PathLike, executed: list[dict] | None = None) -> st
             out.append("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in texts) + "</ul>")
         for name in KEY_FIGURES.get(stage, []):
             if (run_dir / stage / name).is_file():
-                out.append(f"<p><img src='../{stage}/{html.escape(name)}' alt='{html.escape(stage)}: "
-                           f"{html.escape(name)}' loading='lazy'></p>")
+                cap = Path(f"{run_dir / stage / name}.caption.txt")
+                out.append(f"<figure><img src='../{stage}/{html.escape(name)}' alt='{html.escape(stage)}: "
+                           f"{html.escape(name)}' loading='lazy'>"
+                           + (f"<figcaption><i>Figure.</i> {html.escape(cap.read_text())}</figcaption>"
+                              if cap.is_file() else "") + "</figure>")
                 break
     if seconds:
         out.append("<h2>Time per notebook</h2><table><tr><th>notebook</th><th>minutes</th></tr>"

@@ -151,7 +151,7 @@ def train_variant(run_dir, data_yaml, variant: str = "relu", *, epochs: int = 75
 
     threads_before = torch.get_num_threads()  # training sets its own; the rest of the kernel keeps this
     with training_log.to_file(log_file, name) as on_epoch, _threads_restored(threads_before):
-        yolo.add_callback("on_fit_epoch_end", on_epoch)  # one line per epoch on screen, the full log in the file
+        yolo.add_callback("on_fit_epoch_end", on_epoch)  # a line every few epochs on screen, all in the file
         yolo.train(**train_arguments(resolved_yaml, epochs=epochs, imgsz=imgsz, batch=batch, nbs=nbs, seed=seed,
                                      lr0=lr0, close_mosaic=close_mosaic, device=device, cache=cache,
                                      patience=patience, project=stage / "ultralytics", name=name, extra=extra))

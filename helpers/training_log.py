@@ -1,4 +1,4 @@
-"""Quiet training: one line per epoch on screen, ultralytics' full log in a file the notebook names.
+"""Quiet training: a line every few epochs on screen, ultralytics' full log in a file the notebook names.
 
     with training_log.to_file(stage / "relu.train.log", "relu") as on_epoch:
         yolo.add_callback("on_fit_epoch_end", on_epoch)
@@ -7,7 +7,8 @@
 Ultralytics prints a progress bar per batch and a validation table per epoch: several hundred lines
 per model, which bury a notebook's output (and its HTML report). Inside :func:`to_file` its logger,
 its progress bars (they write to ``sys.stdout``) and warnings go to the log file; the callback it
-yields prints one line per epoch to the screen. A training that fails shows the last lines of its
+yields prints a line for about :data:`SCREEN_EPOCHS` epochs of a run (the first, every k-th, the last, and the
+final validation) to the screen and one for every epoch to the log. A training that fails shows the last lines of its
 log before the error travels on, so nothing is hidden when it matters.
 """
 
@@ -20,6 +21,14 @@ import time
 from pathlib import Path
 
 TAIL_LINES = 25
+#: epoch lines a run shows on screen, about (two runs side by side of 75 epochs: 22 lines, not 150)
+SCREEN_EPOCHS = 10
+
+
+def shown(epoch: int, epochs: int) -> bool:
+    """Whether epoch ``epoch`` (1-based) of ``epochs`` gets its line on screen: the first, every k-th, the last."""
+    step = max(1, -(-epochs // SCREEN_EPOCHS))
+    return epoch == 1 or epoch == epochs or epoch % step == 0
 
 
 def _stream_handlers(logger: logging.Logger) -> list[logging.StreamHandler]:
@@ -58,13 +67,16 @@ def to_file(log_file: str | Path, label: str):
 
     def on_epoch(trainer):  # ultralytics' on_fit_epoch_end: after the epoch's validation
         now = time.perf_counter()
+        final = False
         try:
             final = trainer.epoch in printed or trainer.epoch >= trainer.epochs  # after the epochs: best.pt's check
             printed.add(trainer.epoch)
             line = epoch_line(label, trainer, now - started[0], final)
         except Exception as e:  # noqa: BLE001 - a line that cannot be made must not stop a training
             line = f"{label}  epoch {getattr(trainer, 'epoch', -1) + 1} ({type(e).__name__} while summarising it)"
-        print(line, file=screen, flush=True)
+        print(line, flush=True)  # the log file (stdout is redirected to it here)
+        if final or shown(getattr(trainer, "epoch", -1) + 1, getattr(trainer, "epochs", 1)):
+            print(line, file=screen, flush=True)
         started[0] = now
 
     logger = logging.getLogger("ultralytics")

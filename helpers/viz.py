@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,6 +40,11 @@ def captioned(fig, text: str) -> None:
     """
     import matplotlib.pyplot as plt
 
+    saved = getattr(fig, "_workbook_saved", None)
+    if saved:  # the run report shows the saved picture with this caption
+        from .artifacts import atomic_write_text
+
+        atomic_write_text(caption_path(saved), text)
     try:
         from IPython.display import Markdown, display
     except ImportError:  # pragma: no cover - outside Jupyter
@@ -73,11 +79,17 @@ def show_images(images_bgr, titles=None, cols: int = 4, size: float = 3.2, save:
     return fig
 
 
+def caption_path(png: str | os.PathLike) -> Path:
+    """Where a saved figure's caption is kept (``<name>.png.caption.txt``), for the run report."""
+    return Path(f"{png}.caption.txt")
+
+
 def save_figure(fig, dest: str | os.PathLike, dpi: int = 110):
     from .artifacts import atomic_path
 
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    fig._workbook_saved = str(dest)  # captioned() keeps its caption beside it
     return dest
 
 
@@ -99,7 +111,9 @@ def plot_training_curves(histories: dict[str, list[dict]], save: str | os.PathLi
         for name, rows in histories.items():
             ep = [r.get("epoch", i + 1) for i, r in enumerate(rows)]
             ax.plot(ep, [r.get(key, np.nan) for r in rows], marker=".", label=name)
-        ax.set_title(title)
+        ax.set_title(title + (" (log scale)" if "loss" in key else ""))
+        if "loss" in key:  # an early spike (an untrained head, confidently wrong) would flatten the rest
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0, 0].legend()

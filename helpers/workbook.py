@@ -123,7 +123,9 @@ def _drop_error_banner(executed_notebook: Path) -> None:
 
 
 def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
-    """A Markdown summary of what every finished stage recorded (headline figures only)."""
+    """A Markdown summary of what every finished stage recorded (headline figures only, in words)."""
+    from .columns import figure, headline_label
+
     lines = [f"# Workbook run: {run_dir}", ""]
     if executed:
         lines += ["| notebook | seconds |", "|---|---:|"]
@@ -132,7 +134,7 @@ def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
     for stage, data in recorded(run_dir).items():
         headline = data.get("headline", {})
         lines.append(f"## {stage}")
-        lines += [f"- {k}: {v}" for k, v in headline.items()] or ["- (no headline figures recorded)"]
+        lines += [f"- {headline_label(k)}: {figure(v)}" for k, v in headline.items()] or ["- (no headline figures recorded)"]
         lines.append("")
     return "\n".join(lines)
 

@@ -48,8 +48,32 @@ def entries(run_dir: str | os.PathLike = "runs/main") -> list[dict]:
     return rows
 
 
+#: per stage, the headline figures the map shows (the stage's answer, not its bookkeeping); a stage not listed, or
+#: a record without them, shows its first ones
+MAP_FIGURES = {
+    "01_train": ("relu_mAP50_95", "silu_mAP50_95", "epochs", "relu_seconds_per_epoch"),
+    "02_patch": ("parity_ok", "max_box_diff_px", "max_score_diff"),
+    "03_export": ("onnx_files", "min_cosine", "flagged_ops_in_patched"),
+    "04_convert": ("fp16_min_cosine", "onnx_mAP50", "fp16_mAP50"),
+    "05_quantize": ("ship", "ship_mAP50_95", "resolution_mAP50_95", "ship_min_cosine"),
+    "06_analyze": ("relu_int8_mAP50", "silu_int8_mAP50", "activation_after_int8"),
+    "07_deploy": ("runner_equals_notebook", "sim_frames_per_s_1", "sim_frames_per_s_2", "stream_limited_by"),
+    "08_pose": ("pose_mAP50_95_onnxruntime", "pose_mAP50_95_rknn_int8", "ncnn_silu_over_relu"),
+    "09_compare": ("workbook_int8_mAP50_95", "model_zoo_INT8_pinned_mAP50_95", "ultralytics_INT8_2.3.2_mAP50_95"),
+}
+
+
 def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """Five significant digits: a cosine of 0.99998 stays 0.99998, not 1 (:func:`.columns.figure`)."""
+    from .columns import figure
+
+    return figure(v)
+
+
+def figures_of(stage: str, headline: dict, figures: int = 4) -> list[tuple]:
+    """The headline figures the map shows for ``stage`` (:data:`MAP_FIGURES`, else the first ``figures``)."""
+    chosen = [(k, headline[k]) for k in MAP_FIGURES.get(stage, ()) if k in headline]
+    return chosen or list(headline.items())[:figures]
 
 
 def markdown(run_dir: str | os.PathLike = "runs/main", figures: int = 4) -> str:
@@ -60,7 +84,7 @@ def markdown(run_dir: str | os.PathLike = "runs/main", figures: int = 4) -> str:
     for r in rows:
         last = "not run yet"
         if r["headline"] is not None:
-            figs = list(r["headline"].items())[:figures]
+            figs = figures_of(r["stage"], r["headline"], figures)
             last = "; ".join(f"{k} {_fmt(v)}" for k, v in figs)
             if r["seconds"] is not None:
                 last = f"{r['seconds'] / 60:.1f} min · " + last

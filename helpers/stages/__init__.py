@@ -99,6 +99,8 @@ def close(run_dir: str | os.PathLike, stage: str, record: dict, show: bool = Tru
         except ImportError:  # pragma: no cover - outside Jupyter
             print("\n".join(f"- {k}: {v}" for k, v in done["headline"].items()))
         else:
-            display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in done["headline"].items())))
+            from ..columns import figure, headline_label
+
+            display(Markdown("\n".join(f"- **{headline_label(k)}**: {figure(v)}" for k, v in done["headline"].items())))
             display(show_conclusions(done["conclusions"]))
         report_checks(done["expectations"])

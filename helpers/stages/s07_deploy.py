@@ -146,7 +146,9 @@ def headline(m: dict) -> dict:
             **({"stream_limited_by": m["live"]["stream"]["rate"]["limited_by"],
                 "stream_vs_file_fps": [m["live"]["stream"]["rate"]["processed_fps"],
                                        m["live"]["file"]["rate"]["processed_fps"]]} if m.get("live") else {}),
-            "board_connected": m["board"]["connected"]}
+            "board": ("none" if not m["board"]["connected"] else
+                      f"emulated {m['board'].get('board', '')} (no NPU runtime)" if m["board"].get("emulated") else
+                      "connected")}
 
 
 STAGE = Stage("07_deploy", inputs={"ship": ('05_quantize', 'ship'), "calibration": ('05_quantize', 'calibration'), "model_onnx": ('05_quantize', 'onnx'), "imgsz": ('03_export', 'imgsz'), "data_yaml": ('01_train', 'data_yaml')},

@@ -33,3 +33,13 @@ def test_a_multiindex_is_headed_per_element_and_per_level_name():
     assert list(df.columns.names) == ["model", "toolkit"]
     wide = columns.headed(pd.DataFrame({("float_mAP50", "x"): [1]}))
     assert list(wide.columns) == [("float mAP50", "x")]
+
+
+def test_headline_figures_are_shown_in_words():
+    from helpers.columns import figure, headline_label
+
+    assert figure(0.99998) == "0.99998" and figure(9.1552734375e-05) == "9.16e-05" and figure(True) == "yes"
+    assert figure({"1": 1.09, "2": 1.096}) == "1 1.09; 2 1.096" and figure([0.8115, 0.9116]) == "0.8115, 0.9116"
+    assert figure(None) == "-" and figure(0.0) == "0"
+    assert headline_label("relu_silu_count") == "SiLU layers left in the ReLU model"
+    assert headline_label("ship_mAP50_95") == "ship mAP50-95"  # no entry: the field, readable

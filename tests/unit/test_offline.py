@@ -48,7 +48,9 @@ def test_training_path_makes_no_network_attempt(tmp_path):
     assert shown[0].startswith("relu: training;") and shown[1].startswith("relu    1/1  loss box")
     assert "mAP50-95" in shown[1] and shown[2].startswith("relu  best.pt, final validation: mAP50")
     log = Path(result["log"]).read_text()
-    assert "mAP50-95" in log and len(log.splitlines()) > 10 and "Epoch" in log
+    assert "mAP50-95" in log and len(log.splitlines()) > 10 and "Epoch" in log and "relu    1/1  loss box" in log
+    # ultralytics' first-import banner and its nc notice are left out; nothing else is
+    assert "Creating new Ultralytics Settings" not in r.stdout + log and "Overriding model.yaml" not in r.stdout + log
     # ultralytics' settings, font and caches stayed in the run folder, not in the user's home
     # (matplotlib's own font cache in ~/.cache is not ultralytics')
     leaked = [p for p in home.rglob("*") if "ultralytics" in str(p).lower()]
@@ -82,3 +84,11 @@ def test_importing_ultralytics_through_helpers_makes_no_network_attempt(tmp_path
     assert r.returncode == 0, r.stderr[-3000:]
     assert "RESULT [] False" in r.stdout, r.stdout
     assert not [p for p in tmp_path.rglob("*") if "ultralytics" in str(p).lower()]  # nothing in the home
+
+
+def test_a_long_run_shows_about_ten_epoch_lines():
+    from helpers.training_log import shown
+
+    on_screen = [e for e in range(1, 76) if shown(e, 75)]
+    assert on_screen[0] == 1 and on_screen[-1] == 75 and 9 <= len(on_screen) <= 12, on_screen
+    assert [e for e in range(1, 4) if shown(e, 3)] == [1, 2, 3]  # a short run shows every epoch

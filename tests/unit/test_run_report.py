@@ -22,6 +22,7 @@ def _run(tmp_path):
     img = np.zeros((120, 200, 3), np.uint8)
     img[:, :100] = (0, 0, 255)
     cv2.imwrite(str(run / "01_train" / "training_curves.png"), img)
+    (run / "01_train" / "training_curves.png.caption.txt").write_text("Per epoch, the validation <top>.")
     (run / "html").mkdir()
     (run / "html" / "01_train_relu.html").write_text("<p>page</p>")
     (run / "summary.json").write_text(json.dumps({"executed": [{"notebook": "01_train_relu.ipynb", "seconds": 1500},
@@ -40,6 +41,7 @@ def test_the_report_reads_like_a_report(tmp_path):
     assert "relu mAP50-95" in page and "relu_mAP50_95:" not in page
     assert "ReLU trails SiLU by 0.0123 mAP50-95 in float." in page and "INT8 keeps accuracy." in page
     assert "src='../01_train/training_curves.png'" in page
+    assert "<figcaption><i>Figure.</i> Per epoch, the validation &lt;top&gt;.</figcaption>" in page
     assert "2 of 9 stages recorded, 35.0 min of notebooks" in page
     assert report.problems(artifacts.recorded(run))[0]["id"] == "int8_margin"
 

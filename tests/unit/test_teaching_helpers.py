@@ -62,3 +62,18 @@ def test_the_default_act_trap_in_a_fresh_process(tmp_path):
     ours = activations.write_model_yaml(tmp_path, "relu", "n", nc=2)
     assert activations.yaml_diff(ours, "yolov8") == ["--- ultralytics: yolov8.yaml", "+++ ours: yolov8n-relu.yaml",
                                                      "+activation: nn.ReLU()", "-nc: 80", "+nc: 2"]
+
+
+def test_a_saved_figure_keeps_its_caption_for_the_report(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import viz
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    viz.save_figure(fig, tmp_path / "a.png")
+    viz.captioned(fig, "A line, computed.")
+    assert viz.caption_path(tmp_path / "a.png").read_text() == "A line, computed."

@@ -54,8 +54,13 @@ def test_the_map_shows_what_a_run_recorded(tmp_path):
                                                                      "seconds": 90.0}]}))
     md = workbook_map.markdown(tmp_path)
     row = next(ln for ln in md.splitlines() if "03_export_onnx" in ln)
-    assert "1.5 min · onnx_files 6; min_cosine 1" in row
+    assert "1.5 min · onnx_files 6; min_cosine 0.99999" in row  # a cosine is not rounded to 1
     assert "Figures: the run in" in md
+    # a stage shows its answer, not its bookkeeping: 05's shipped configuration and its INT8 mAP first
+    artifacts.update_metrics(tmp_path, "05_quantize", headline={"configs_built": 8, "configs_failed": 0, "ship": "x",
+                                                                "ship_mAP50_95": 0.7705, "resolution_mAP50_95": 0.0092})
+    row = next(ln for ln in workbook_map.markdown(tmp_path).splitlines() if "05_quantize" in ln)
+    assert row.endswith("| ship x; ship_mAP50_95 0.7705; resolution_mAP50_95 0.0092 |"), row
 
 
 def test_00_runs_headless(tmp_path):
