@@ -12,7 +12,17 @@ from .builds import evaluate_build
 from .metrics import EvalSet, evaluate_outputs, lowest_cosine, onnx_outputs
 from .routes import concat_adapter, export_concat_head
 from .toolkit.config import BuildConfig
-from .toolkit.jobs import side_by_side
+from .toolkit.jobs import accuracy_analysis, side_by_side
+
+
+def layer_analyses(onnx_files: dict, variants, int8_cfg: BuildConfig, probe, dataset, out_dir) -> dict:
+    """The toolkit's ``accuracy_analysis`` of each variant's 9-output ONNX on one image, side by side (each in its own
+    folder): ``{variant: analysis}``. Hybrid layer names belong to the ReLU model: other variants are built without."""
+    def analyse(v):
+        cfg = int8_cfg if v == "relu" else dataclasses.replace(int8_cfg, float_layers=())
+        return accuracy_analysis(onnx_files[f"{v}_npu9"], cfg, probe, Path(out_dir) / f"analysis_{v}", dataset=dataset)
+    variants = list(variants)
+    return dict(zip(variants, side_by_side(analyse, variants)))
 
 
 def variant_comparison(onnx_files: dict, variants, int8_cfg: BuildConfig, es: EvalSet, dataset, out_dir,
@@ -348,14 +358,14 @@ def ap_by_size(es, outs: dict, variant: str = "relu", resamples: int = 100) -> l
     """COCO's mAP50-95 by object size (small / medium / large), float (onnxruntime) and INT8, for one variant; the
     INT8 row adds each size's INT8 − float paired-bootstrap 95 % interval (``AP_small_low``, ``AP_small_high``, …):
     fewer objects per size, so each resolves less than the overall figure."""
-    from .metrics import AREA_RANGES, bootstrap_difference, coco_map, detections
+    from .metrics import AREA_RANGES, bootstrap_differences, coco_map, detections
 
     dets = {key: detections(outs[variant][key], es) for key in ("onnx", "int8")}
     rows = [{"runtime": label, **coco_map(es, dets[key], by_size=True)} for label, key in (("float", "onnx"),
                                                                                            ("INT8", "int8"))]
+    boot = bootstrap_differences(es, dets["int8"], dets["onnx"], tuple(f"AP_{a}" for a in AREA_RANGES), resamples)
     for a in AREA_RANGES:
-        b = bootstrap_difference(es, dets["int8"], dets["onnx"], n=resamples, key=f"AP_{a}")
-        rows[1].update({f"AP_{a}_low": b["low"], f"AP_{a}_high": b["high"]})
+        rows[1].update({f"AP_{a}_low": boot[f"AP_{a}"]["low"], f"AP_{a}_high": boot[f"AP_{a}"]["high"]})
     return rows
 
 

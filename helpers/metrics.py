@@ -203,24 +203,37 @@ def bootstrap_difference(es: EvalSet, dets_a: list, dets_b: list, n: int = 100, 
     ``AP_small``/``AP_medium``/``AP_large``: resamples without an object of that size are left out (``resamples``
     counts those kept); with none of that size the difference is None.
     """
+    return bootstrap_differences(es, dets_a, dets_b, (key,), n, seed, idx)[key]
+
+
+def bootstrap_differences(es: EvalSet, dets_a: list, dets_b: list, keys=("mAP50_95",), n: int = 100, seed: int = 0,
+                          idx=None) -> dict:
+    """:func:`bootstrap_difference` for several ``keys`` on the same resamples, each ranked once: ``{key: record}``
+    (the three object sizes cost one resampling, not three)."""
     pool = np.arange(len(es)) if idx is None else np.asarray(list(idx))
-    by_size = key.startswith("AP_")
+    by_size = any(k.startswith("AP_") for k in keys)
     map_a, map_b = ResampledMap(es, dets_a, pool, by_size), ResampledMap(es, dets_b, pool, by_size)
     rng = np.random.default_rng(seed)
-    diffs = []
+    diffs: dict = {k: [] for k in keys}
     for _ in range(n):
         pick = pool[rng.integers(0, len(pool), len(pool))]
-        a, b = map_a(pick)[key], map_b(pick)[key]
-        if a is not None and b is not None:  # by size: a resample without an object of that size has no AP
-            diffs.append(a - b)
-    a, b = map_a(pool)[key], map_b(pool)[key]
-    if a is None or b is None or len(diffs) < 2:
-        return {"metric": key, "difference": None, "low": None, "high": None, "sd": None, "resamples": len(diffs),
-                "images": len(pool)}
-    d = np.array(diffs)
-    return {"metric": key, "difference": round(float(a - b), 4), "low": round(float(np.percentile(d, 2.5)), 4),
-            "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
-            "resamples": len(diffs), "images": len(pool)}
+        ma, mb = map_a(pick), map_b(pick)
+        for k in keys:
+            if ma[k] is not None and mb[k] is not None:  # by size: a resample without an object of that size has no AP
+                diffs[k].append(ma[k] - mb[k])
+    ma, mb = map_a(pool), map_b(pool)
+    out = {}
+    for k in keys:
+        a, b = ma[k], mb[k]
+        if a is None or b is None or len(diffs[k]) < 2:
+            out[k] = {"metric": k, "difference": None, "low": None, "high": None, "sd": None,
+                      "resamples": len(diffs[k]), "images": len(pool)}
+            continue
+        d = np.array(diffs[k])
+        out[k] = {"metric": k, "difference": round(float(a - b), 4), "low": round(float(np.percentile(d, 2.5)), 4),
+                  "high": round(float(np.percentile(d, 97.5)), 4), "sd": round(float(d.std(ddof=1)), 4),
+                  "resamples": len(diffs[k]), "images": len(pool)}
+    return out
 
 
 #: COCO's per-keypoint OKS sigmas (17 person keypoints); any other keypoint set gets 1/K each, as ultralytics' pose

@@ -222,8 +222,9 @@ def accuracy_analysis(onnx, cfg: BuildConfig, image, out_dir, dataset=None, keep
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    res, _ = run_build(_accuracy_job, out_dir.parent / "work" / f"analysis_{cfg.name}",
-                       out_dir.parent / f"analysis_{cfg.name}.log", cfg, onnx=str(onnx),
+    # work folder and log named after out_dir too: two analyses with the same settings can run side by side
+    res, _ = run_build(_accuracy_job, out_dir.parent / "work" / f"{out_dir.name}_{cfg.name}",
+                       out_dir.parent / f"{out_dir.name}_{cfg.name}.log", cfg, onnx=str(onnx),
                        dataset=str(dataset) if dataset else None, image=str(image),
                        out_dir=str(out_dir), keep_dumps=keep_dumps)
     res["rows"] = parse_error_analysis(res.pop("text"))

@@ -12,7 +12,7 @@ FIRST = {
     "03_export_onnx": ("torch.onnx.export(", "export.export_variant("),
     "04_convert_rknn": ("rknn.build(", "routes.channel_order_check("),
     "05_quantize_int8": ("rknn.build(do_quantization=True", "builds.sweep("),
-    "06_analyze_accuracy": ("rknn.accuracy_analysis(", "jobs.accuracy_analysis("),
+    "06_analyze_accuracy": ("rknn.accuracy_analysis(", "comparisons.layer_analyses("),
     "07_deploy_board": ("def in_order(", '"--cores", str(CORES)'),
     "07_deploy_board#tiles": ("list(range(0, W - tile, step))", "viz.tile_merge_picture("),
     "09_compare_paths": ('YOLO(one_liner_weights).export(format="rknn"', "peers.ultralytics_exports("),

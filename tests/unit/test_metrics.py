@@ -230,3 +230,11 @@ def test_resampled_map_by_size_equals_cocoeval_by_size():
     assert b["low"] <= b["high"] and b["resamples"] <= 30
     none = metrics.bootstrap_difference(es, dets, other, n=5, key="AP_large")  # nothing above 96² px here
     assert none["difference"] is None and none["low"] is None
+
+
+def test_several_keys_on_the_same_resamples_equal_one_key_at_a_time():
+    es, dets = _random_set(5, n=16)
+    _, other = _random_set(6, n=16)
+    keys = ("mAP50_95", "mAP50", "AP_small", "AP_large")
+    together = metrics.bootstrap_differences(es, dets, other, keys, n=20, seed=3)
+    assert together == {k: metrics.bootstrap_difference(es, dets, other, n=20, seed=3, key=k) for k in keys}

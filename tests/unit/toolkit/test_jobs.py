@@ -169,3 +169,20 @@ def test_side_by_side_keeps_order_raises_and_overlaps(monkeypatch):
     assert jobs.build_workers() == 3
     monkeypatch.delenv("WORKBOOK_BUILD_WORKERS")
     assert 1 <= jobs.build_workers() <= min(os.cpu_count() or 1, jobs.MAX_SIDE_BY_SIDE)
+
+
+def test_two_layer_analyses_with_the_same_settings_run_side_by_side(onnx9, calib, tmp_path):
+    """06 analyses the ReLU and SiLU models at once: the same settings, each its own folder and log, and each gives
+    the table it gives alone."""
+    from helpers import comparisons
+
+    cfg = config.BuildConfig(quantize=True)
+    probe = calib.files[0]
+    together = comparisons.layer_analyses({"relu_npu9": onnx9, "silu_npu9": onnx9}, ["relu", "silu"], cfg, probe,
+                                          calib.txt, tmp_path)
+    alone = jobs.accuracy_analysis(onnx9, cfg, probe, tmp_path / "alone", dataset=calib.txt)
+    assert list(together) == ["relu", "silu"]
+    for v, a in together.items():
+        assert [r["layer"] for r in a["rows"]] == [r["layer"] for r in alone["rows"]], v
+        assert [r["entire_cos"] for r in a["rows"]] == [r["entire_cos"] for r in alone["rows"]], v
+        assert (tmp_path / f"analysis_{v}_{cfg.name}.log").is_file()
