@@ -39,8 +39,3 @@ def difference(a: str, b: str, a_value: float, b_value: float, metric: str = "mA
         f"{a if d > 0 else b} higher, beyond noise"
     return {"difference": d, "noise": noise, "higher": None if noise else (a if d > 0 else b),
             "text": f"{a} − {b} {metric} {d:+.{digits}f} ({a_value} vs {b_value}; {against}): {verdict}"}
-
-
-def from_bootstrap(a: str, b: str, a_value: float, b_value: float, boot: dict, metric: str = "mAP50-95") -> dict:
-    """:func:`difference` from :func:`helpers.metrics.bootstrap_difference`'s record (a − b, same images)."""
-    return difference(a, b, a_value, b_value, metric, boot["low"], boot["high"])
