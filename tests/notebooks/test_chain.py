@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import artifacts, checkpoints, deploy, device, emuboard, selection, stages, train, workbook
-from tests.support.chain import execute
+from tests.support.chain import execute, run_cells
 from helpers.board.targets import SOCS
 
 # one lane of `pytest -n 2 --dist loadfile` (scripts/test.sh): this file's tests share a run folder, in order
@@ -65,6 +65,11 @@ def short_run(tmp_path_factory):
 
 def _execute(number: str, run_dir: Path, **extra):
     return execute(number, run_dir, {**SHIPPED, **extra})
+
+
+def _as_stored(record: dict) -> dict:
+    """``record`` as a stage's metrics.json holds it."""
+    return json.loads(json.dumps(artifacts.jsonable(record)))
 
 
 def _loss_falls(rows: list) -> bool:
@@ -315,9 +320,8 @@ def test_05_quantize(run_dir):
 
 @pytest.fixture(scope="session")
 def yolo11_run(run_dir, tmp_path_factory):
-    """MODEL=yolo11n through 01-03 on the chain's dataset: the run 06 compares with (COMPARE_RUN). 06 runs once,
-    with it: the family comparison adds its builds to the one 06 run. The shipped YOLO11n trained as the YOLOv8n
-    did (75 epochs, the same data and settings), so the two compare like for like."""
+    """MODEL=yolo11n through 01-03 on the chain's dataset: the run 06 compares with (COMPARE_RUN). The shipped
+    YOLO11n trained as the YOLOv8n did (75 epochs, the same data and settings), so the two compare like for like."""
     other = tmp_path_factory.mktemp("yolo11_run")
     data = artifacts.read_metrics(run_dir, "01_train")["data_yaml"]
     y11 = {**SHIPPED, "MODEL": "yolo11n", "DATA_YAML": data, "TRAINED_WEIGHTS": str(checkpoints.SHIPPED / "yolo11n-relu.pt")}
@@ -326,10 +330,10 @@ def yolo11_run(run_dir, tmp_path_factory):
     return other
 
 
-def test_06_analyze(run_dir, yolo11_run):
-    # the notebook's own 100 resamples: each image is matched once per model and a resample only re-ranked
-    # (metrics.ResampledMap), so the intervals of the central answer cost seconds
-    _execute("06", run_dir, COMPARE_RUN=str(yolo11_run))
+def test_06_analyze(run_dir):
+    # each image is matched once per model and a resample only re-ranked (metrics.ResampledMap), so the intervals
+    # of the central answer cost seconds. COMPARE_RUN stays empty here: its section runs in the next test
+    _execute("06", run_dir)
     _no_unexpected_errors(run_dir, "06_analyze_accuracy.ipynb")
     m = artifacts.read_metrics(run_dir, "06_analyze")
     # the toolkit's accuracy_analysis called by hand gives the helper's layer table
@@ -351,7 +355,8 @@ def test_06_analyze(run_dir, yolo11_run):
     assert ids == ["relu_int8_drop", "silu_collapse", "relu_smaller", "int8_loss_by_activation", "activation_answer",
                    "fusion",
                    "stock_head", "concat_layout", "six_vs_nine", "q_zero", "layer_plot", "ap_by_size",
-                   "silu_hypotheses", "silu_by_toolkit", "model_family"]  # the last one: COMPARE_RUN
+                   "silu_hypotheses", "silu_by_toolkit"]  # model_family: only with COMPARE_RUN (next test)
+    assert m["model_family"] == [] and "family_int8_mAP50_loss" not in m["headline"]
     c = {x["id"]: x for x in m["conclusions"]}
     assert json.loads(json.dumps(stages.DEFINITIONS["06_analyze"].conclusions(m))) == m["conclusions"]  # re-derived
     (check,) = m["expectations"]  # the same images as 05, so the INT8 figures are compared, and agree
@@ -406,7 +411,9 @@ def test_06_analyze(run_dir, yolo11_run):
 
 
 def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
-    """06's YOLO11 section, from the one 06 run made with COMPARE_RUN pointing to the YOLO11n run.
+    """06's YOLO11 section with COMPARE_RUN pointing to the YOLO11n run: 06's parameters, setup and section-6
+    cells run as its kernel runs them, on the chain's run folder after 06 (a second 06 in one test would take over
+    four minutes), and 06's record with the section's rows concluded as 06's closing cell does.
     YOLO11's attention block needs a toolkit graph rule disabled to build."""
     other = yolo11_run
     m01 = artifacts.read_metrics(other, "01_train")
@@ -415,7 +422,12 @@ def test_06_compares_yolo11_with_yolov8(run_dir, yolo11_run):
     # YOLO11's attention keeps one Softmax in the patched graph: named, a warning, not a stop
     checks = {c["id"]: c for c in artifacts.read_metrics(other, "03_export")["expectations"]}
     assert checks["patched_ops"]["ok"] is False and checks["patched_ops"]["stop"] is False, checks
-    m = artifacts.read_metrics(run_dir, "06_analyze")
+    ns = run_cells("06", {**SHIPPED, "RUN_DIR": str(run_dir), "COMPARE_RUN": str(other), "made": None},
+                   "S = stages.open_stage(", "if COMPARE_RUN:")  # made: section 2's builds live in 06's kernel only
+    recorded = artifacts.read_metrics(run_dir, "06_analyze")
+    m = _as_stored({**recorded, "model_family": ns["family_rows"]})
+    m.update(_as_stored(stages.conclude("06_analyze", m)))
+    assert m["conclusions"][:-1] == recorded["conclusions"]  # the section adds its finding, last, and changes no other
     rows = {r["model"]: r for r in m["model_family"]}
     assert set(rows) == {"yolov8n", "yolo11n"}
     assert rows["yolo11n"]["depthwise_convs"] > 0 and rows["yolov8n"]["depthwise_convs"] == 0
