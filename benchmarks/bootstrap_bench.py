@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic(images: int, boxes: int, nc: int = 5, seed: int = 0, jitter: float = 3.0):
-    from helpers import metrics
+    from helpers.model import metrics
     from helpers.board.postprocess import Detections
     from helpers.board.preprocess import Letterbox
 
@@ -45,7 +45,7 @@ def synthetic(images: int, boxes: int, nc: int = 5, seed: int = 0, jitter: float
 
 def from_scratch(es, a, b, n: int, seed: int = 0, key: str = "mAP50_95") -> dict:
     """What the bootstrap did before ResampledMap: two full COCOevals per resample."""
-    from helpers.metrics import coco_map
+    from helpers.model.metrics import coco_map
 
     pool = np.arange(len(es))
     rng = np.random.default_rng(seed)
@@ -55,7 +55,7 @@ def from_scratch(es, a, b, n: int, seed: int = 0, key: str = "mAP50_95") -> dict
 
 
 def main() -> None:
-    from helpers import metrics
+    from helpers.model import metrics
 
     p = argparse.ArgumentParser()
     p.add_argument("--images", type=int, default=60)

@@ -13,6 +13,7 @@ about NPU speed, only about the runner's overheads and ordering).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from helpers import deploy
+    from helpers.deploy import bundles
 
     p = argparse.ArgumentParser()
     p.add_argument("--bundle", default=str(ROOT / "runs" / "main" / "07_deploy" / "bundle"))
@@ -40,8 +41,8 @@ def main() -> None:
     rows = []
     for label, src, extra in (("sequential, 1 context", samples, ()),
                               (f"pool, {a.contexts} contexts", samples, ("--cores", str(a.contexts))),
-                              ("1080p frame, tiled", frames_dir, ("--tile", str(deploy.read_config(bundle)["imgsz"])))):
-        res = deploy.run_bundle(bundle, src, out / label.replace(" ", "_").replace(",", ""), *common, *extra)
+                              ("1080p frame, tiled", frames_dir, ("--tile", str(json.loads((bundle / "config.json").read_text())["imgsz"])))):
+        res = bundles.run_here(bundle, src, out / label.replace(" ", "_").replace(",", ""), *common, *extra)
         t = res["timings"]
         share = t["postprocess_ms"]["mean"] / t["end_to_end_ms"]["mean"]
         rows.append((label, res["frames_per_second"], t["inference_ms"]["median"], t["postprocess_ms"]["median"],

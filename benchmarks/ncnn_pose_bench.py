@@ -23,8 +23,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
 
-    from helpers import ncnn_export, offline, pose_head, pose_eval
-    from helpers.activations import build_model, parse_model, write_model_yaml
+    from helpers.model import ncnn_export, pose_head
+    from helpers.runfolder import offline
+    from helpers.experiments import pose_eval
+    from helpers.model.activations import build_model, parse_model, write_model_yaml
 
     family, scale = parse_model(args.model)
     with tempfile.TemporaryDirectory() as d:

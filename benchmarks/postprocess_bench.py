@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import helpers  # noqa: E402,F401  (keeps ultralytics offline, its settings out of your home)
 from helpers.board import postprocess as pp  # noqa: E402
-from helpers.synthetic import head_outputs  # noqa: E402
+from helpers.model.synthetic import head_outputs  # noqa: E402
 
 CONFIGS = ((640, 80), (320, 5))
 OBJECTS = 12

@@ -6,7 +6,7 @@ bundle is a verbatim copy of that folder.
 
 Importing ``helpers`` keeps ultralytics off the network wherever the workbook may import it
 (its import-time connectivity probe, pip auto-install), and keeps its settings out of the
-user's home unless ``YOLO_CONFIG_DIR`` says otherwise; :func:`helpers.offline.configure_ultralytics`
+user's home unless ``YOLO_CONFIG_DIR`` says otherwise; :func:`helpers.runfolder.offline.configure_ultralytics`
 then moves them into the run folder (every notebook's first line does).
 """
 

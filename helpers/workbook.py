@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import params
-from .artifacts import PROJECT_ROOT, atomic_write_text, recorded, resolve_run_dir, write_json
+from .runfolder import params
+from .runfolder.artifacts import PROJECT_ROOT, atomic_write_text, recorded, resolve_run_dir, write_json
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
@@ -46,7 +46,7 @@ def unknown_notebooks(only) -> list[str]:
 def shipped_parameters() -> dict:
     """The fast lane's parameters: 01 and 08 bring the workbook's own trained checkpoints (data/checkpoints/,
     each checked against its manifest) instead of training; every other parameter keeps its default."""
-    from . import checkpoints
+    from .model import checkpoints
 
     rel = {n: checkpoints.path(n).relative_to(PROJECT_ROOT).as_posix() for n in checkpoints.REFERENCES}
     return {"TRAINED_WEIGHTS": f"{rel['yolov8n-relu']},{rel['yolov8n-silu']}",
@@ -88,7 +88,7 @@ def execute(notebook: Path, run_dir: Path, parameters: dict | None = None, log_o
     out = run_dir / "notebooks" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    os.environ["WORKBOOK_HEADLESS"] = "1"  # the kernel inherits it: widgets stay static (viz.headless)
+    os.environ["WORKBOOK_HEADLESS"] = "1"  # the kernel inherits it: widgets stay static (widgets.headless)
     try:
         pm.execute_notebook(str(notebook), str(out), parameters=values, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=log_output)
@@ -124,7 +124,7 @@ def _drop_error_banner(executed_notebook: Path) -> None:
 
 def summarize(run_dir: Path, executed: list[dict] | None = None) -> str:
     """A Markdown summary of what every finished stage recorded (headline figures only, in words)."""
-    from .columns import figure, headline_label
+    from .notebook.columns import figure, headline_label
 
     lines = [f"# Workbook run: {run_dir}", ""]
     if executed:
@@ -152,8 +152,8 @@ def render_html(executed_notebook: Path, out_dir: Path) -> Path:
 
 
 def render_index(run_dir: Path) -> Path:
-    """``<run>/html/index.html``: the run's report (:mod:`helpers.report`), linking every rendered notebook."""
-    from . import report
+    """``<run>/html/index.html``: the run's report (:mod:`helpers.notebook.report`), linking every rendered notebook."""
+    from .notebook import report
 
     executed = []
     if (run_dir / "summary.json").is_file():
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
         try:
             parameters = parse_parameters(args.param, args.only)
             if args.shipped:
-                from .checkpoints import CheckpointError
+                from .model.checkpoints import CheckpointError
 
                 try:
                     parameters = {**shipped_parameters(), **parameters}

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from .artifacts import PROJECT_ROOT, STAGES, recorded, resolve_run_dir
+from .runfolder.artifacts import PROJECT_ROOT, STAGES, recorded, resolve_run_dir
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
@@ -65,7 +65,7 @@ MAP_FIGURES = {
 
 def _fmt(v) -> str:
     """Five significant digits: a cosine of 0.99998 stays 0.99998, not 1 (:func:`.columns.figure`)."""
-    from .columns import figure
+    from .notebook.columns import figure
 
     return figure(v)
 

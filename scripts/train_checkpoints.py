@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Make the workbook's reference checkpoints (data/checkpoints/): every model the notebooks after 01 need, trained
-with the main job's defaults on the embedded datasets, each stored small beside its manifest (helpers/checkpoints.py).
+with the main job's defaults on the embedded datasets, each stored small beside its manifest (helpers/model/references.py).
 
     .venv/bin/python scripts/train_checkpoints.py                 # all of them (about 45 min on a 2-core CPU)
     .venv/bin/python scripts/train_checkpoints.py --only yolov8n-pose-relu
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers import checkpoints  # noqa: E402
-from helpers.artifacts import resolve_run_dir  # noqa: E402
+from helpers.model import checkpoints, references  # noqa: E402
+from helpers.runfolder.artifacts import resolve_run_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,15 +28,15 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="only say whether the shipped ones are still current")
     args = ap.parse_args(argv)
     if args.check:
-        why = checkpoints.stale(args.dest)
+        why = references.stale(args.dest)
         print("\n".join(why) if why else f"the checkpoints in {args.dest} match this code")
         return 1 if why else 0
-    from helpers.offline import configure_ultralytics
+    from helpers.runfolder.offline import configure_ultralytics
 
     work = resolve_run_dir(args.work)
     configure_ultralytics(work)
     t0 = time.perf_counter()
-    made = checkpoints.train_references(work, Path(args.dest), args.only)
+    made = references.train_references(work, Path(args.dest), args.only)
     for name, m in made.items():
         f = m["figures"]
         print(f"{name}.pt: {m['bytes'] / 2**20:.2f} MB, {f['epochs']} epochs at {f['seconds_per_epoch']} s/epoch, "

@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ os.environ["YOLO_AUTOINSTALL"] = "0"
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A small synthetic dataset (generated once per test session)."""
-    from helpers import data, synthetic
+    from helpers.model import data, synthetic
 
     root = tmp_path_factory.mktemp("tiny_data")
     cfg = synthetic.SynthConfig(n_train=12, n_val=6, seed=3)
@@ -34,14 +35,14 @@ def tiny_dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory):
     """A randomly initialised YOLOv8n-ReLU DetectionModel with 3 classes (no training, no download)."""
-    from helpers import offline
+    from helpers.runfolder import offline
 
     run = tmp_path_factory.mktemp("untrained_run")
     offline.configure_ultralytics(run)
     import torch
     from ultralytics.nn.tasks import DetectionModel
 
-    from helpers.activations import write_model_yaml
+    from helpers.model.activations import write_model_yaml
 
     torch.manual_seed(0)
     yaml_path = write_model_yaml(run, "relu", "n", nc=3)
@@ -92,3 +93,30 @@ def sshd(tmp_path_factory):
     yield {"port": port, "key": str(d / "client_key"), "remote": str(remote_home), "dir": d}
     proc.terminate()
     proc.wait(10)
+
+
+# the toolkit, experiment and widget tests: a small untrained model exported to ONNX (96 px), a calibration
+# set, inputs (helpers imported inside: a session that needs none of them imports nothing)
+TOOLKIT_IMGSZ = 96
+
+
+@pytest.fixture(scope="session")
+def onnx9(untrained_model, tmp_path_factory):
+    from helpers.model import export, heads
+
+    d = tmp_path_factory.mktemp("rknn_unit")
+    return export.export_onnx(heads.patch_for_npu(untrained_model, fuse=True), d / "npu9.onnx", TOOLKIT_IMGSZ)
+
+
+@pytest.fixture(scope="session")
+def calib(tiny_dataset, tmp_path_factory):
+    from helpers.toolkit import calibration
+
+    return calibration.write_calibration_set(tiny_dataset, tmp_path_factory.mktemp("calib"), count=6, imgsz=TOOLKIT_IMGSZ)
+
+
+@pytest.fixture(scope="session")
+def inputs(calib):
+    from helpers.board.preprocess import load_image, to_nhwc_uint8
+
+    return np.concatenate([to_nhwc_uint8(load_image(f)) for f in calib.files[:2]])

@@ -2,7 +2,7 @@
 
 On an RK3588 the natural N is 3, one RKNNLite context per NPU core (core_mask 0, 1, 2): a single
 context keeps one core busy and leaves two idle. The pool works with any backend of
-:mod:`helpers.runtime` (each worker thread owns one context; the NPU driver, onnxruntime and the
+:mod:`.runtimes` (each worker thread owns one context; the NPU driver, onnxruntime and the
 simulator's child processes all release the GIL while they compute). Standard library only.
 """
 

@@ -1,6 +1,6 @@
 """CPU post-processing of the NPU head's outputs. Board-side: numpy and OpenCV only.
 
-The patched head (see ``helpers.heads``) gives, per stride s in (8, 16, 32):
+The patched head (see ``helpers.model.heads``) gives, per stride s in (8, 16, 32):
 
 * box ``[1, 4*16, H, W]`` raw DFL logits (16 bins for each of left, top, right, bottom),
 * cls ``[1, nc, H, W]`` class probabilities (after sigmoid),

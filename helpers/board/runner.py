@@ -2,7 +2,7 @@
 and JSON out.
 
 Board side: numpy and OpenCV only, plus the runtime of the chosen backend. In a bundle this
-module is ``rkdeploy/runner.py`` and ``run.py`` calls :func:`main`::
+module is ``rkdeploy/runner.py``; ``run.py`` calls :func:`.cli.main`, which calls :func:`run`::
 
     python3 run.py images/ --backend rknnlite --cores 3 --out out/
     python3 run.py street.mp4 --tile 320 --overlap 64 --cascade --video out/annotated.mp4
@@ -23,13 +23,8 @@ pipeline limits the frame rate, and the figures behind it go into the JSON. Ctrl
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
-import signal
 import statistics
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,24 +32,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import atomic_path, commit, write_json
+from .atomic import atomic_path, write_json
 from .draw import annotate
 from .pool import OrderedPool
-from .pose import postprocess_pose
+from .decode import decoder
 from .postprocess import DEFAULT_CONF, DEFAULT_IOU, Detections, batched_nms, postprocess
 from .preprocess import letterbox
+from .recording import Terminated, VideoOut, WholeFrame
 from .records import read_bundle_config, verify_model_file
-from .runtime import BACKENDS, default_backend, open_runtime, version_tuple
-from .sources import DEFAULT_STALL_S, FrameSource, check_source, classify, iter_files, parse_size, rate_verdict
-from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 - where the runner's users look for them
+from .runtimes import default_backend, model_file, open_runtime, uses_npu, version_tuple
+from .rate import rate_verdict
+from .inputs import check_source, classify, iter_files, parse_size
+from .sources import DEFAULT_STALL_S, FrameSource
 from .targets import SOCS, soc_from_compatible
 from .tiling import merge_tiles, tile_grid
 
-STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms")
+#: what the runner times for each frame (milliseconds)
+TIMING_KEYS = ("preprocess_ms", "inference_ms", "postprocess_ms", "end_to_end_ms")
 #: where a Rockchip board names its SoC (RKDEPLOY_COMPATIBLE overrides it, for tests)
 COMPATIBLE = "/proc/device-tree/compatible"
-#: backends that run the .rknn on an NPU: the model must have been built for this board's SoC
-NPU_BACKENDS = ("rknnlite", "toolkit")
 
 
 def check_board_soc(target: str, backend: str) -> str | None:
@@ -65,7 +61,7 @@ def check_board_soc(target: str, backend: str) -> str | None:
             soc = soc_from_compatible(f.read().decode(errors="replace"))
     except OSError:
         return None  # not a board (or no device tree): nothing to compare
-    if soc and backend in NPU_BACKENDS and soc != target:
+    if soc and uses_npu(backend) and soc != target:  # an NPU model is built for one SoC
         raise ValueError(f"this board is an {soc} ({path}), the model was built for {target}: rebuild it with "
                          f"TARGET='{soc}' (notebooks 04 and 05) or run it on an {target}")
     return soc
@@ -97,28 +93,10 @@ def require_writable(out_dir: Path) -> None:
         raise ValueError(f"cannot write the results to {out_dir} ({e.strerror or e}): choose another --out") from None
 
 
-def make_decoder(cfg: dict, backend: str):
-    """The bundle model's post-process, ``decode(outputs, imgsz, conf, iou, letterbox)``: detection (9 or 6
-    outputs), or pose (``kpt_shape`` from the config; the ncnn model has the ncnn layout, the others the rknn one)."""
-    if cfg.get("task", "detect") != "pose":
-        use_sum = bool(cfg.get("score_sum", True))
-        return lambda outs, imgsz, conf, iou, lb: postprocess(outs, (imgsz, imgsz), conf, iou, letterbox=lb,
-                                                              use_score_sum=use_sum)
-    kshape, nc = tuple(cfg["kpt_shape"]), max(1, len(cfg.get("labels", [])))
-    layout = "ncnn" if backend == "ncnn" else cfg.get("layout", "rknn")
-    return lambda outs, imgsz, conf, iou, lb: postprocess_pose(outs, (imgsz, imgsz), kshape, nc, conf, iou,
-                                                               letterbox=lb, layout=layout)
-
-
-def bundle_model(bundle: Path, cfg: dict, backend: str) -> Path:
-    """The bundle's model file for ``backend``: its ONNX, its ncnn .param, else its .rknn."""
-    return Path(bundle) / cfg[{"onnx": "onnx", "ncnn": "ncnn"}.get(backend, "model")]
-
-
 def detect(runtime, frame: np.ndarray, imgsz: int, conf: float, iou: float, use_score_sum: bool = True,
            timings: dict | None = None, decode=None) -> Detections:
     """Letterbox, run, post-process one frame (boxes in frame pixels); adds stage times to ``timings``.
-    ``decode``: a :func:`make_decoder` post-process (default: detection)."""
+    ``decode``: a :func:`.decode.decoder` post-process (default: detection)."""
     t0 = time.perf_counter()
     canvas, lb = letterbox(frame, imgsz)
     x = runtime.prepare(canvas)
@@ -163,13 +141,13 @@ def detect_cascade(runtime, frame, imgsz, conf, iou, tile, overlap, split_px: fl
 
 
 def iter_frames(source: str | os.PathLike, max_frames: int | None = None, skipped: list | None = None):
-    """(name, BGR frame) from an image file, a folder of images, or a video file, in order (:func:`.sources.iter_files`)."""
+    """(name, BGR frame) from an image file, a folder of images, or a video file, in order (:func:`.inputs.iter_files`)."""
     return iter_files(source, max_frames, skipped)
 
 
 def summarize_timings(per_frame: list[dict]) -> dict:
     out = {}
-    for k in STAGES:
+    for k in TIMING_KEYS:
         v = [t[k] for t in per_frame if k in t]
         if v:
             out[k] = {"mean": round(statistics.fmean(v), 2), "median": round(statistics.median(v), 2)}
@@ -252,76 +230,56 @@ def _frame_worker(s: RunSettings, imgsz: int, conf: float, iou: float, use_sum: 
     return work, tile
 
 
-class VideoOut:
-    """Annotated frames into an MP4 (OpenCV's writer), written to a temporary name and renamed when closed;
-    every frame is resized to the first one's size (a folder of images may mix sizes)."""
-
-    def __init__(self, path, fps: float = 10.0):
-        self.path, self.fps, self.writer, self.size, self.frames = Path(path), float(fps), None, None, 0
-        self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
-
-    def write(self, frame: np.ndarray) -> None:
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.size = (int(frame.shape[1]), int(frame.shape[0]))
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
-            if not self.writer.isOpened():
-                raise ValueError(f"OpenCV cannot write an MP4 at {self.tmp} (no mp4v encoder in this OpenCV build?)")
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size)
-        self.writer.write(frame)
-        self.frames += 1
-
-    def close(self, complete: bool = True) -> None:
-        """Finish the file (``complete``) or, after a failure, drop it: no half-written video at the final name."""
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-            if complete:
-                commit(self.tmp, self.path)
-            else:
-                self.tmp.unlink(missing_ok=True)
-
-
 def _progress(fs: FrameSource, processed: int, t_start: float) -> str:
     st, wall = fs.stats, max(time.perf_counter() - t_start, 1e-9)
     return (f"  {wall:6.1f} s: the source delivered {st.delivered} frame(s), processed {processed} "
             f"({processed / wall:.1f}/s), dropped {st.dropped}")
 
 
-def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print) -> dict:
-    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures, an MP4) to ``out_dir``."""
-    s = settings or RunSettings()
-    cfg, bundle, out_dir = read_bundle_config(bundle), Path(bundle), Path(out_dir)
-    pose = cfg.get("task", "detect") == "pose"
-    if pose and (s.tile or s.cascade):
-        raise ValueError("--tile and --cascade are for detection bundles; this is a pose bundle")
-    if s.backend == "ncnn" and not s.model and "ncnn" not in cfg:
-        raise ValueError("this bundle has no ncnn model (config.json has no 'ncnn' entry): use another backend")
-    model_path = Path(s.model) if s.model else bundle_model(bundle, cfg, s.backend)
-    imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
-    conf = cfg.get("conf", DEFAULT_CONF) if s.conf is None else s.conf
-    iou = cfg.get("iou", DEFAULT_IOU) if s.iou is None else s.iou
+@dataclass
+class Job:
+    """What :func:`run` resolved from the bundle and the settings before the first frame."""
+
+    cfg: dict
+    model_path: Path
+    imgsz: int
+    labels: list
+    conf: float
+    iou: float
+    backend: str
+    task: str
+    npu_cores: int
+
+
+def resolve(source, bundle: Path, out_dir: Path, s: RunSettings) -> Job:
+    """The model, thresholds and backend of a run, after every check that costs nothing (the board's SoC, the
+    model files' recorded sizes, the source's path, the output folder): a mistake is one line before any model
+    is loaded."""
+    cfg = read_bundle_config(bundle)
+    task = cfg.get("task", "detect")
+    if task != "detect" and (s.tile or s.cascade):  # tiles merge boxes only: a task's extras would be cut
+        raise ValueError(f"--tile and --cascade are for detection bundles; this is a {task} bundle")
+    model_path = Path(s.model) if s.model else model_file(bundle, cfg, s.backend)
     target = cfg.get("target", "rk3588")
     backend = s.backend if s.backend != "auto" else default_backend(model_path)
     check_board_soc(target, backend)
     for f in (model_path, model_path.with_suffix(".bin")) if model_path.suffix == ".param" else (model_path,):
         verify_model_file(bundle, cfg, f)
-    soc = SOCS.get(target)
-    check_source(source)  # a mistyped path is one line before any model is loaded
+    check_source(source)
     require_writable(out_dir)
-    runtimes, large = _open_contexts(model_path, s, soc.npu_cores if soc else 1)
-    if classify(source)[1] or s.frames == "newest":  # a live source: its first frame must not wait on a cold runtime
-        _warm_up(runtimes, imgsz)
-    decode = make_decoder(cfg, backend)
-    work, tile = _frame_worker(s, imgsz, conf, iou, bool(cfg.get("score_sum", True)), large, decode)
-    skeleton = [tuple(e) for e in cfg.get("skeleton", [])]
-    frames, per_frame, skipped, complete, video = [], [], [], False, None
+    soc = SOCS.get(target)
+    return Job(cfg, model_path, int(cfg["imgsz"]), cfg.get("labels", []),
+               cfg.get("conf", DEFAULT_CONF) if s.conf is None else s.conf,
+               cfg.get("iou", DEFAULT_IOU) if s.iou is None else s.iou, backend, task, soc.npu_cores if soc else 1)
+
+
+def _open_source(source, s: RunSettings, skipped: list, contexts: list, log) -> FrameSource:
+    """The frame source (its runtimes closed if it cannot open); a camera says what it granted."""
     try:
         fs = FrameSource(source, s.frames, s.max_frames, s.seconds, s.stall_timeout, s.reconnect, s.camera_fps,
                          parse_size(s.camera_size), skipped, camera_fourcc=s.camera_fourcc)
     except BaseException:
-        for rt in runtimes + list(large.values()):
+        for rt in contexts:
             rt.close()
         raise
     if log and fs.granted and fs.kind == "camera":
@@ -329,148 +287,100 @@ def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print)
         log(f"camera {source}: granted {g['size'][0]}x{g['size'][1]} at {g['fps']:g} frames/s ({g['fourcc'] or '?'})"
             + (f", asked {s.camera_size or '-'} at {s.camera_fps or '-'} {s.camera_fourcc or ''}".rstrip()
                if s.camera_fps or s.camera_size or s.camera_fourcc else ""))
+    return fs
+
+
+class _Recorder:
+    """Each processed frame into the run's outputs, whole: its record, its picture, its MP4 frame."""
+
+    def __init__(self, job: Job, s: RunSettings, out_dir: Path, video, log, fs: FrameSource):
+        self.job, self.s, self.out_dir, self.video, self.log, self.fs = job, s, out_dir, video, log, fs
+        self.skeleton = [tuple(e) for e in job.cfg.get("skeleton", [])]
+        self.frames, self.per_frame = [], []
+        self.t_start = time.perf_counter()
+        self.next_report = self.t_start + s.progress_s
+
+    def add(self, item, frame, det, t) -> None:
+        s, video = self.s, self.video
+        with WholeFrame():  # the frame's picture, MP4 frame and record, or none of them
+            record = {"source": item.name, "index": item.index, "t": round(item.t, 3),
+                      "size": [int(frame.shape[1]), int(frame.shape[0])], "detections": det.to_records(self.job.labels)}
+            if s.save_images or video:
+                fps = (len(self.frames) + 1) / max(time.perf_counter() - self.t_start, 1e-9)
+                picture = annotate(frame, det, self.job.labels, self.skeleton, fps if video else None)
+            if s.save_images:
+                with atomic_path(self.out_dir / f"{item.name}.jpg") as tmp:
+                    cv2.imwrite(str(tmp), picture)
+            if video:
+                video.write(picture)
+            self.frames.append(record)
+            self.per_frame.append(t)
+            if self.log and self.fs.live and s.progress_s and time.perf_counter() >= self.next_report:
+                self.log(_progress(self.fs, len(self.frames), self.t_start))
+                self.next_report += s.progress_s
+
+
+def _process(fs: FrameSource, contexts: list, work, job: Job, s: RunSettings, out_dir: Path, log, source,
+             skipped: list) -> tuple[_Recorder, float]:
+    """Every frame of ``fs`` through the pool of runtimes, recorded; the runtimes closed and the MP4 finished
+    (or dropped, after a failure) whatever happens. Returns the recorder and the wall time."""
+    runtimes, complete, video = contexts[0], False, None
     try:
         video = VideoOut(s.video, fs.nominal_fps or 10.0) if s.video else None
-        t_start, next_report = time.perf_counter(), time.perf_counter() + s.progress_s
+        rec = _Recorder(job, s, out_dir, video, log, fs)
         # a live source: one frame per context in flight, so a frame is taken when a context can start on it
         with fs, OrderedPool(runtimes, work, max_pending=len(runtimes) if fs.mode == "newest" else None) as pool:
             try:
                 for item, frame, det, t in pool.map(fs):
-                    with WholeFrame():  # the frame's picture, MP4 frame and record, or none of them
-                        record = {"source": item.name, "index": item.index, "t": round(item.t, 3),
-                                  "size": [int(frame.shape[1]), int(frame.shape[0])], "detections": det.to_records(labels)}
-                        if s.save_images or video:
-                            fps = (len(frames) + 1) / max(time.perf_counter() - t_start, 1e-9)
-                            picture = annotate(frame, det, labels, skeleton, fps if video else None)
-                        if s.save_images:
-                            with atomic_path(out_dir / f"{item.name}.jpg") as tmp:
-                                cv2.imwrite(str(tmp), picture)
-                        if video:
-                            video.write(picture)
-                        frames.append(record)
-                        per_frame.append(t)
-                        if log and fs.live and s.progress_s and time.perf_counter() >= next_report:
-                            log(_progress(fs, len(frames), t_start))
-                            next_report += s.progress_s
+                    rec.add(item, frame, det, t)
             except KeyboardInterrupt as e:  # the way a live run is usually ended: what was done is kept, whole
                 fs.stats.stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
-        wall = time.perf_counter() - t_start
-        if not frames:
+        wall = time.perf_counter() - rec.t_start
+        if not rec.frames:
             why = "; ".join(f"{k['file']}: {k['why']}" for k in skipped) or fs.summary()["stopped_why"]
             raise ValueError(f"no readable frame in {source}: {why}")
         complete = True
     finally:
-        for rt in runtimes + list(large.values()):
+        for rt in runtimes + contexts[1]:
             rt.close()
         if video:
             video.close(complete)
-    timings = summarize_timings(per_frame)
-    src = fs.summary()
-    result = {"backend": runtimes[0].backend, "model": str(model_path), "task": "pose" if pose else "detect",
+    return rec, wall
+
+
+def _log_result(result: dict, skipped: list, out_dir: Path, cores: int, log) -> None:
+    for k in skipped:
+        log(f"skipped {k['file']}: {k['why']}")
+    log(f"{len(result['frames'])} frame(s), backend {result['backend']}, {cores} context(s): "
+        f"{result['frames_per_second']} frames/s; stopped: {result['source']['stopped_why']}")
+    for k, v in result["timings"].items():
+        log(f"  {k:<16} mean {v['mean']:8.2f}  median {v['median']:8.2f}")
+    log(result["rate"]["sentence"])
+    log(f"results: {out_dir / 'detections.json'}")
+
+
+def run(source, bundle, out_dir, settings: RunSettings | None = None, log=print) -> dict:
+    """Run the bundle's model over ``source``; write ``detections.json`` (and pictures, an MP4) to ``out_dir``."""
+    s = settings or RunSettings()
+    bundle, out_dir = Path(bundle), Path(out_dir)
+    job = resolve(source, bundle, out_dir, s)
+    runtimes, large = _open_contexts(job.model_path, s, job.npu_cores)
+    if classify(source)[1] or s.frames == "newest":  # a live source: its first frame must not wait on a cold runtime
+        _warm_up(runtimes, job.imgsz)
+    work, tile = _frame_worker(s, job.imgsz, job.conf, job.iou, bool(job.cfg.get("score_sum", True)), large,
+                               decoder(job.cfg, job.backend))
+    skipped = []
+    fs = _open_source(source, s, skipped, runtimes + list(large.values()), log)
+    rec, wall = _process(fs, (runtimes, list(large.values())), work, job, s, out_dir, log, source, skipped)
+    timings, src = summarize_timings(rec.per_frame), fs.summary()
+    result = {"backend": runtimes[0].backend, "model": str(job.model_path), "task": job.task,
               "cores": s.cores, "tile": tile, "video": str(s.video) if s.video else None,
-              "overlap": s.overlap, "cascade": s.cascade, "conf": conf, "iou": iou, "frames": frames, "skipped": skipped,
-              "timings": timings, "frames_per_second": round(len(frames) / wall, 2) if wall else None,
-              "video_frames": video.frames if video else None,
-              "source": src, "rate": rate_verdict(src, len(frames), wall, timings, len(runtimes))}
+              "overlap": s.overlap, "cascade": s.cascade, "conf": job.conf, "iou": job.iou, "frames": rec.frames,
+              "skipped": skipped, "timings": timings,
+              "frames_per_second": round(len(rec.frames) / wall, 2) if wall else None,
+              "video_frames": rec.video.frames if rec.video else None,
+              "source": src, "rate": rate_verdict(src, len(rec.frames), wall, timings, len(runtimes))}
     write_json(out_dir / "detections.json", result)
     if log:
-        for k in skipped:
-            log(f"skipped {k['file']}: {k['why']}")
-        log(f"{len(frames)} frame(s), backend {result['backend']}, {s.cores} context(s): "
-            f"{result['frames_per_second']} frames/s; stopped: {src['stopped_why']}")
-        for k, v in result["timings"].items():
-            log(f"  {k:<16} mean {v['mean']:8.2f}  median {v['median']:8.2f}")
-        log(result["rate"]["sentence"])
-        log(f"results: {out_dir / 'detections.json'}")
+        _log_result(result, skipped, out_dir, s.cores, log)
     return result
-
-
-def parse_args(argv=None, bundle_default: str | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="run.py", description="YOLOv8 (NPU head) detection or pose with a deploy bundle")
-    p.add_argument("source", nargs="?", help="an image, a folder of images, a video file, a V4L2 camera (/dev/video0 "
-                   "or 0) or a stream URL (rtsp://, http://, udp://, ...)")
-    p.add_argument("--selftest", action="store_true",
-                   help="decode the bundle's stored reference outputs with this board's numpy and OpenCV and compare "
-                        "with the PC's detections (no runtime, no NPU needed)")
-    p.add_argument("--bundle", default=bundle_default or ".", help="the bundle folder (default: this runner's)")
-    p.add_argument("--model", help="a .rknn, .onnx or ncnn .param file instead of the bundle's model")
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
-                   help="auto: rknnlite on a board, the simulator on a PC")
-    p.add_argument("--cores", type=int, default=1, help="runtime contexts; on an RK3588 use 3 (one per NPU core)")
-    p.add_argument("--tile", type=int, default=0, help="tile size in pixels (0: whole frame letterboxed)")
-    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
-    p.add_argument("--cascade", action="store_true", help="large objects from the whole frame, small from tiles")
-    p.add_argument("--cascade-model", help="a second model (same input size) for the whole-frame pass of the cascade")
-    p.add_argument("--cascade-split", type=float, help="box size (px) between 'small' and 'large' (default: half the tile)")
-    p.add_argument("--conf", type=float, help="confidence threshold (default: the bundle's)")
-    p.add_argument("--iou", type=float, help="NMS IoU threshold (default: the bundle's)")
-    p.add_argument("--out", default="out", help="output folder")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
-    p.add_argument("--no-images", action="store_true", help="write no annotated pictures")
-    p.add_argument("--video", help="also write the annotated frames as this MP4 (with the measured frames/s)")
-    live = p.add_argument_group("live sources (cameras, streams)")
-    live.add_argument("--frames", default="auto", choices=["auto", "newest", "every"],
-                      help="newest: process the newest frame, drop the stale ones (counted); every: every frame in "
-                           "order; auto (default): newest for a camera or stream, every for a file")
-    live.add_argument("--seconds", type=float, help="stop after this many seconds")
-    live.add_argument("--stall-timeout", type=float, default=DEFAULT_STALL_S,
-                      help=f"end the run when a live source delivers nothing for this long (default {DEFAULT_STALL_S:g} s)")
-    live.add_argument("--reconnect", type=int, default=0, help="reopen a live source that drops out, up to this many times")
-    live.add_argument("--camera-fps", type=float, help="ask a V4L2 camera for this frame rate (it says what it granted)")
-    live.add_argument("--camera-size", help="ask a V4L2 camera for this size, WIDTHxHEIGHT (e.g. 1280x720)")
-    live.add_argument("--camera-fourcc", help="ask a V4L2 camera for this pixel format: MJPG reaches 30 frames/s at "
-                                             "720p and above over USB 2.0, uncompressed YUYV does not")
-    return p.parse_args(argv)
-
-
-def settings_from_args(a: argparse.Namespace) -> RunSettings:
-    known = {f.name for f in dataclasses.fields(RunSettings)}
-    return RunSettings(**{k: v for k, v in vars(a).items() if k in known}, save_images=not a.no_images)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``systemctl stop``): ends a run as Ctrl-C does, the files whole."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated("SIGTERM")
-
-
-class WholeFrame:
-    """Holds Ctrl-C and SIGTERM while one frame is recorded, then delivers them: a stop cannot land between the MP4's
-    frame and the JSON's record of it. Waiting for a frame stays interruptible (it is outside). Main thread only
-    (Python's rule for signal handlers); elsewhere it does nothing."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __enter__(self):
-        self.pending, self.old = [], {}
-        if threading.current_thread() is threading.main_thread():
-            self.old = {sig: signal.signal(sig, lambda signum, _f: self.pending.append(signum)) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        for sig, handler in self.old.items():
-            signal.signal(sig, handler)
-        if self.pending and kind is None:
-            signal.raise_signal(self.pending[0])  # the handler it was meant for runs now, as if it had arrived here
-        return False
-
-
-def main(argv=None, bundle_default: str | None = None) -> int:
-    a = parse_args(argv, bundle_default)
-    if threading.current_thread() is threading.main_thread():  # a service manager stops a program with SIGTERM
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        check_stack()
-        if a.selftest:
-            from .selftest import run_selftest
-
-            return 0 if run_selftest(a.bundle, make_decoder(read_bundle_config(a.bundle), "onnx"))["ok"] else 1
-        if not a.source:
-            raise ValueError("give an image, a folder of images or a video (or --selftest)")
-        run(a.source, a.bundle, a.out, settings_from_args(a))
-    except (OSError, ValueError, RuntimeError) as e:  # RuntimeFailure, a PC backend's own, a missing file
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0

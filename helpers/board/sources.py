@@ -16,7 +16,7 @@ ways:
             the consumer, nothing is dropped.
 
 It measures what the source delivered (frames, frames/s, the time each read took) and how long the
-consumer waited for a frame; :func:`rate_verdict` turns those and the per-frame stage times into one
+consumer waited for a frame; :func:`.rate.rate_verdict` turns those and the per-frame stage times into one
 sentence that says whether the source or the pipeline limits the rate.
 """
 
@@ -29,106 +29,16 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".ts", ".webm"}
-#: URL schemes OpenCV's FFmpeg backend reads as a stream
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
+from .inputs import check_source, classify, iter_files, masked
+
 #: schemes that connect over TCP first: their host and port are checked before OpenCV is asked
 TCP_SCHEMES = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443, "tcp": None}
 DEFAULT_STALL_S = 5.0
-#: a live run counts as keeping up when it dropped at most this share of what the source delivered
-KEEPS_UP_DROPPED = 0.05
-#: ... or when it waited for frames at least this share of its time: then its drops are frames that arrived
-#: together (a stream's bursts), not a backlog (a short run drops 1 of 15 frames, 7 %, that way)
-KEEPS_UP_WAITING = 0.5
-#: a run that hands out every frame is held by its source when it processed at least this share of the
-#: rate the source gives frames at when asked (1000 / mean ms per read)
-KEEPS_UP_READS = 0.9
-
-
-def classify(source) -> tuple[str, bool]:
-    """(kind, live): kind is image, folder, video, camera or stream; cameras and stream URLs are live,
-    except an http(s) URL of a video file (``http://host/clip.mp4``), which is a file read over the network."""
-    s = str(source)
-    if re.fullmatch(r"\d+", s) or re.fullmatch(r"/dev/video\d+", s):
-        return "camera", True
-    parts = urlsplit(s)
-    if parts.scheme.lower() in STREAM_SCHEMES and (parts.netloc or parts.scheme.lower() == "udp"):
-        file_over_http = parts.scheme.lower() in ("http", "https") and Path(parts.path).suffix.lower() in \
-            VIDEO_SUFFIXES - {".ts"}
-        return "stream", not file_over_http
-    p = Path(s)
-    if p.is_dir():
-        return "folder", False
-    return ("video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"), False
-
-
-def masked(url: str) -> str:
-    """A URL fit to print: a password in it becomes ``***``."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
-
-
-def check_source(source) -> str:
-    """The source's kind, after the checks that cost nothing (a path exists, a folder has images, a camera's
-    device node is there), so a typo is one line before any model is loaded; a stream is checked by opening it."""
-    kind, _ = classify(source)
-    p = Path(str(source))
-    if kind == "camera" and str(source).startswith("/dev/") and not p.exists():
-        raise ValueError(f"no camera at {source}: list the cameras with `ls /dev/video*` (or v4l2-ctl --list-devices)")
-    if kind in ("image", "video", "folder") and not p.exists():
-        raise FileNotFoundError(f"no image, folder or video at {p} (a camera is /dev/videoN or its index; a stream "
-                                f"a URL: {', '.join(s + '://' for s in STREAM_SCHEMES[:6])}...)")
-    if kind == "folder" and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()):
-        raise FileNotFoundError(f"{p} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return kind
-
-
-def iter_files(source, max_frames: int | None = None, skipped: list | None = None):
-    """(name, BGR frame) from an image file, a folder of images, or a video file.
-
-    An image that does not decode raises, or, with a ``skipped`` list, is appended to it (name, why) and passed over.
-    """
-    p = Path(source)
-    check_source(p)
-    n = 0
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-    elif p.suffix.lower() in VIDEO_SUFFIXES:
-        cap = cv2.VideoCapture(str(p))
-        if not cap.isOpened():
-            raise ValueError(f"OpenCV cannot open the video {p}")
-        try:
-            while max_frames is None or n < max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield f"{p.stem}_{n:06d}", frame
-                n += 1
-        finally:
-            cap.release()
-        return
-    else:
-        files = [p]
-    for f in files:
-        if max_frames is not None and n >= max_frames:
-            return
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            if skipped is None:
-                raise ValueError(f"{f} is not a readable image")
-            skipped.append({"file": f.name, "why": "not a readable image (corrupt, empty or not an image)"})
-            continue
-        yield f.stem, img
-        n += 1
 
 
 def _check_reachable(url: str, timeout: float) -> None:
@@ -425,70 +335,5 @@ class FrameSource:
                 statistics.fmean(st.read_ms) > 0 else None,
                 "waited_s": round(st.waited_s, 3), "reconnects": st.reconnects, "stopped": st.stopped,
                 "stopped_why": why.get(st.stopped, st.stopped), "stall_timeout_s": self.stall_timeout}
-
-
-STAGE_NAMES = {"preprocess_ms": "preprocessing (letterbox and layout)", "inference_ms": "inference",
-               "postprocess_ms": "postprocessing (decode and NMS)"}
-
-
-def rate_verdict(src: dict, processed: int, wall_s: float, timings: dict, contexts: int) -> dict:
-    """Who limits the frame rate, from what a run measured: one sentence, and the figures behind it.
-
-    ``src`` is :meth:`FrameSource.summary`, ``timings`` the runner's per-stage means (ms per frame).
-    A live run (newest frame) keeps up when it dropped at most 5 % of what the source delivered, or when it
-    spent at least half its time waiting for the next frame (its drops then came in the source's bursts):
-    then the source limits the rate. A run that takes every frame is held by its source when it processed
-    at least 90 % of the rate the source gives frames at (``read_fps``: 1000 / mean ms per read; a
-    file decodes in a fraction of a millisecond, a throttled stream's read waits a frame interval).
-    The pipeline's capacity is ``contexts × 1000 / mean end-to-end ms``: exact for one context; for
-    several it assumes they run side by side (an RK3588's three NPU cores do; a PC's CPU may not).
-    """
-    e2e = (timings.get("end_to_end_ms") or {}).get("mean")
-    capacity = round(contexts * 1000 / e2e, 1) if e2e else None
-    processed_fps = round(processed / wall_s, 2) if wall_s > 0 else None
-    delivered_fps = src.get("delivered_fps")
-    stages = {k: v["mean"] for k, v in timings.items() if k in STAGE_NAMES}
-    slowest = max(stages, key=stages.get) if stages else None
-    dropped_share = src["dropped"] / src["delivered"] if src.get("delivered") else 0.0
-    waiting = src.get("waited_s", 0.0) / wall_s if wall_s > 0 else 0.0
-    if src["frames"] == "newest":
-        source_bound = dropped_share <= KEEPS_UP_DROPPED or waiting >= KEEPS_UP_WAITING
-    else:
-        delivered_fps = src.get("read_fps")
-        source_bound = bool(delivered_fps and processed_fps and processed_fps >= KEEPS_UP_READS * delivered_fps)
-    side = ", if they run side by side" if contexts > 1 else ""
-    could = (f"an estimate, not a measurement, of what the pipeline alone could do: about {capacity:g} frames/s "
-             f"({contexts} context{'s' if contexts > 1 else ''} × 1000 / {e2e:g} ms per frame{side}; a file, read as "
-             "fast as it decodes, measures it)") if capacity else "the pipeline had time to spare"
-    if source_bound:
-        got = f"delivers {delivered_fps:g} frames/s" if delivered_fps else "delivered the frames slower than"
-        burst = (f", in bursts: the runner waited for frames {100 * waiting:.0f} % of the time"
-                 if src["frames"] == "newest" and dropped_share > KEEPS_UP_DROPPED else "")
-        sentence = (f"the source limits the rate: it {got} and the pipeline processed {processed_fps:g} frames/s "
-                    f"({src['dropped']} dropped{burst}); {could}")
-    else:
-        stage = (f"; its slowest stage is {STAGE_NAMES[slowest]}, {stages[slowest]:g} of {e2e:g} ms per frame"
-                 if slowest and e2e else "")
-        if src["frames"] == "newest":
-            got = (f"processed {processed_fps:g} frames/s of the {delivered_fps:g} the source delivered, "
-                   f"dropping {src['dropped']} of {src['delivered']} ({100 * dropped_share:.0f} %)")
-        else:
-            got = f"processed {processed_fps:g} frames/s, every frame in order"
-        sentence = f"the pipeline limits the rate: it {got}{stage}"
-    return {"limited_by": "source" if source_bound else "pipeline", "sentence": sentence,
-            "waiting_share": round(waiting, 3),
-            "processed_fps": processed_fps, "delivered_fps": delivered_fps, "capacity_fps": capacity,
-            "capacity_basis": "contexts × 1000 / mean end-to-end ms", "dropped_share": round(dropped_share, 4),
-            "slowest_stage": slowest}
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"1280x720"`` -> (1280, 720)."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not m:
-        raise ValueError(f"--camera-size takes WIDTHxHEIGHT, e.g. 1280x720, not {text!r}")
-    return int(m.group(1)), int(m.group(2))
 
 

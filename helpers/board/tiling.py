@@ -39,7 +39,7 @@ def tile_grid(frame_hw, tile: int, overlap: int) -> list[tuple[int, int, int, in
             for x in tile_origins(w, tile, overlap)]
 
 
-def _touches_interior_edge(boxes: np.ndarray, tile, frame_hw, margin: float) -> np.ndarray:
+def touches_interior_edge(boxes: np.ndarray, tile, frame_hw, margin: float) -> np.ndarray:
     x0, y0, x1, y1 = tile
     h, w = frame_hw
     t = np.zeros(len(boxes), bool)
@@ -75,7 +75,7 @@ def merge_tiles(per_tile: list[tuple[tuple[int, int, int, int], Detections]], fr
         scores.append(d.scores)
         classes.append(d.classes)
         levels.append(d.levels)
-        cut.append(_touches_interior_edge(b, tile, frame_hw, edge_margin))
+        cut.append(touches_interior_edge(b, tile, frame_hw, edge_margin))
     if not boxes:
         return Detections()
     b, s, c, lv, cut = (np.concatenate(x) for x in (boxes, scores, classes, levels, cut))

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .enter import board_env, proot_argv, shell_command, write_fake_proc
-from .recipe import BACKENDS, PROFILES, SUITES, suite
+from .recipe import PROFILE_BACKENDS, PROFILES, SUITES, suite
 from .rootfs import BoardBuildError, missing_host_tools
 
 __all__ = ["EmulatedBoard", "BoardBuildError", "ensure_board", "cache_dir", "tolerance", "SUITES", "PROFILES",
-           "BACKENDS", "missing_host_tools"]
+           "PROFILE_BACKENDS", "missing_host_tools"]
 
 
 #: comparing a board's run with the PC's on the same frames: (score, box/keypoint px, threshold margin)
@@ -84,7 +84,7 @@ class EmulatedBoard:
 
     @property
     def backends(self) -> tuple:
-        return BACKENDS[(self.suite, self.profile)]
+        return PROFILE_BACKENDS[(self.suite, self.profile)]
 
     @property
     def stack(self) -> dict:

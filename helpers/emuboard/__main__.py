@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import EmulatedBoard, cache_dir, ensure_board, manifests
-from .bundle import run_bundle
+from .bundle import run_emulated
 from .recipe import PROFILES, SUITES
 from .rootfs import BoardBuildError
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             if not a.bundle or not (Path(a.bundle) / "run.py").is_file():
                 ap.error("run needs a bundle folder with run.py (notebook 07 or 08 writes one)")
             out = Path(a.out or Path(a.bundle) / f"out-emulated-{a.suite}-{a.profile}")
-            r = run_bundle(board, a.bundle, rest or ["samples"], out)
+            r = run_emulated(board, a.bundle, rest or ["samples"], out)
             sys.stdout.write(r.stdout)
             sys.stderr.write(r.stderr)
             print(f"[emulated {board.name}, {board.soc}: {r.seconds} s under emulation, not a board time; "

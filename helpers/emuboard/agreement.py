@@ -71,14 +71,14 @@ def pc_on_canvases(bundle, canvases: dict, mine: dict, backend: str) -> dict:
     (:func:`pc_letterbox`: it depends on the sizes only, not on the resize's pixels): a runner result."""
     from ..board.postprocess import DEFAULT_CONF, DEFAULT_IOU
     from ..board.records import read_bundle_config
-    from ..board.runner import bundle_model, make_decoder
-    from ..board.runtime import open_runtime
+    from ..board.decode import decoder
+    from ..board.runtimes import model_file, open_runtime
 
     cfg = read_bundle_config(bundle)
     imgsz, labels = int(cfg["imgsz"]), cfg.get("labels", [])
     conf, iou = cfg.get("conf", DEFAULT_CONF), cfg.get("iou", DEFAULT_IOU)
-    decode, frames = make_decoder(cfg, backend), []
-    with open_runtime(bundle_model(Path(bundle), cfg, backend), backend) as rt:
+    decode, frames = decoder(cfg, backend), []
+    with open_runtime(model_file(bundle, cfg, backend), backend) as rt:
         for name, (_, lb) in mine.items():
             det = decode(rt.run([rt.prepare(canvases[name])]), imgsz, conf, iou, lb)
             frames.append({"source": name, "detections": det.to_records(labels)})

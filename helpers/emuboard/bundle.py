@@ -42,7 +42,7 @@ def copied_in(board, bundle, prefix: str = "rkbundle", skip: tuple = ()):
         shutil.rmtree(host_copy, ignore_errors=True)
 
 
-def run_bundle(board, bundle, args: list[str], out_local=None, timeout: float = 900,
+def run_emulated(board, bundle, args: list[str], out_local=None, timeout: float = 900,
                prepare: str = "") -> BoardRun:
     """Copy ``bundle`` into the board, run ``python3 run.py ARGS --out out`` there, copy ``out`` back.
 

@@ -67,7 +67,7 @@ PROFILES = {
 #: a profile's venv sees Debian's own packages (system site-packages) or only its own
 SYSTEM_SITE = {"debian": True, "pip": False}
 #: the backends each suite x profile can run (rknnlite: up to init_runtime, without the board's librknnrt.so)
-BACKENDS = {
+PROFILE_BACKENDS = {
     ("bullseye", "debian"): ("rknnlite", "ncnn"),
     ("bullseye", "pip"): ("onnx", "rknnlite", "ncnn"),
     ("bookworm", "debian"): ("onnx", "rknnlite", "ncnn"),

@@ -4,7 +4,7 @@ The host's own ``sshd`` listens on a free port of the loopback address with a fr
 fresh client key, and forces every session through one login script: a command (``ssh ... CMD``)
 runs in the board's ``/bin/sh``, a login without one gets the board's shell, and the sftp
 subsystem (paramiko's SFTP, scp) runs the board's own ``sftp-server``, so files land in the
-board's file system. ``helpers.device.SshDevice`` and notebook 07's ``BOARD_SSH`` meet it exactly
+board's file system. ``helpers.deploy.device.SshDevice`` and notebook 07's ``BOARD_SSH`` meet it exactly
 as they would meet a board on the network.
 """
 
@@ -32,7 +32,7 @@ class BoardAddress:
 
     @property
     def target(self) -> str:
-        """``user@host:port``, as notebook 07's ``BOARD_SSH`` and ``device.run_on_board(ssh=...)`` take it."""
+        """``user@host:port``, as notebook 07's ``BOARD_SSH`` and ``on_board.run_on_board(ssh=...)`` take it."""
         return f"{self.user}@{self.host}:{self.port}"
 
 

@@ -5,7 +5,7 @@
     stages.close(RUN_DIR, "04_convert", record)               # conclusions, checks, headline: recorded, shown
 
 A stage is one module (``s01_train`` … ``s09_compare``): what it takes from earlier stages'
-records (``STAGE.inputs``; a missing one fails with :class:`~helpers.artifacts.ArtifactMissing`
+records (``STAGE.inputs``; a missing one fails with :class:`~helpers.runfolder.artifacts.ArtifactMissing`
 naming the notebook to run first), its headline figures, its conclusions and its checks, all
 computed from the record its notebook makes. :func:`close` runs them, so a notebook's closing
 cell is one call and nothing is computed twice.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-from ..artifacts import STAGES, require_artifact, stage_dir, update_metrics
+from ..runfolder.artifacts import STAGES, require_artifact, stage_dir, update_metrics
 from . import (s01_train, s02_patch, s03_export, s04_convert, s05_quantize, s06_analyze, s07_deploy, s08_pose,
                s09_compare)
 from .common import ExpectationFailed, Stage, report_checks, show_conclusions
@@ -40,18 +40,18 @@ def open_stage(run_dir: str | os.PathLike, stage: str, params: dict | None = Non
     parameters cell declares first, so a wrong one stops here with what to type, before anything runs.
     Keeps ultralytics offline with its settings in the run folder before anything can import it.
     """
-    from ..offline import configure_ultralytics
+    from ..runfolder.offline import configure_ultralytics
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     if params is not None:
-        from ..params import check_namespace
+        from ..runfolder.params import check_namespace
 
         check_namespace(params, where=stage)
     configure_ultralytics(run_dir)
     got = {name: require_artifact(run_dir, src, key) for name, (src, key) in INPUTS[stage].items()}
     if "data_yaml" in got:
-        from ..data import check_dataset
+        from ..model.data import check_dataset
 
         got["info"] = check_dataset(got["data_yaml"], check_all_labels=check_all_labels)
     ns = SimpleNamespace(dir=stage_dir(run_dir, stage), **got)
@@ -99,7 +99,7 @@ def close(run_dir: str | os.PathLike, stage: str, record: dict, show: bool = Tru
         except ImportError:  # pragma: no cover - outside Jupyter
             print("\n".join(f"- {k}: {v}" for k, v in done["headline"].items()))
         else:
-            from ..columns import figure, headline_label
+            from ..notebook.columns import figure, headline_label
 
             display(Markdown("\n".join(f"- **{headline_label(k)}**: {figure(v)}" for k, v in done["headline"].items())))
             display(show_conclusions(done["conclusions"]))

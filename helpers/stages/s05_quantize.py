@@ -6,8 +6,8 @@ test re-derives each ``value`` from the recorded metrics, so a sentence can neve
 
 from __future__ import annotations
 
-from .. import wording
-from ..selection import within_noise
+from ..notebook import wording
+from ..experiments.selection import within_noise
 from .common import INT8_KEEPS_MAP50, Stage, check
 
 

@@ -110,7 +110,7 @@ def ultralytics_export(exports: list[dict]) -> dict:
 
 def activation_again(rows: list[dict]) -> dict:
     """The workbook's central question at the end of the pipeline: 06's measured answer, said again."""
-    from .s06_analyze import activation_answer
+    from .s06_activation import activation_answer
 
     a = activation_answer(rows)
     per = "; ".join(f"{k}: SiLU − ReLU {v['silu_minus_relu']:+.4f}, " + ("within noise" if v["higher"] is None else

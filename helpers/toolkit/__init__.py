@@ -16,6 +16,7 @@ module             its one job
 ``report``         parse ``error_analysis.txt``; rank the worst layers
 ``calibration``    the stratified, letterboxed calibration set and its ``dataset.txt`` checks
 ``logs``           the toolkit's console log: errors, distinct warnings, the layer table
-``simulator``      the ``simulator`` backend of :mod:`helpers.board.runtime` (PC only)
+``simulator``      the ``simulator`` backend of :mod:`helpers.board.runtimes` (PC only)
+``adb_runtime``    the ``toolkit`` backend: rknn-toolkit2 on the PC driving a board over adb
 =================  ==========================================================================
 """

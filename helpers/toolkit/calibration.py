@@ -41,7 +41,7 @@ def write_calibration_set(info, out_dir, count: int = 100, imgsz: int = 320, see
     background. Images are written letterboxed (exactly what inference sees) as PNG; the toolkit
     reads them as RGB. Clear errors: no images, an unreadable image, a count < 1.
     """
-    from ..data import DatasetError, load_labels
+    from ..model.labels import DatasetError, load_labels
 
     if count < 1:
         raise ValueError("the calibration set needs at least one image (count >= 1)")
@@ -88,7 +88,7 @@ def write_letterboxed(sources, out_dir, imgsz: int) -> list[Path]:
     import cv2
 
     from ..board.preprocess import letterbox, load_image
-    from ..data import DatasetError
+    from ..model.labels import DatasetError
 
     out_dir = Path(out_dir)
     if out_dir.exists():

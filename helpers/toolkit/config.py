@@ -47,7 +47,7 @@ class BuildConfig:
     std_values: tuple = STD_VALUES
     disable_rules: tuple = ()          # toolkit graph-fusion rules to skip (config(disable_rules=...)), see jobs
     quant_img_RGB2BGR: bool = False    # the toolkit swaps the calibration images' channels first (05 shows the cost)
-    rknn_batch_size: int = 1           # frames per inference call baked into the .rknn (see board.runtime.batch_core_rule)
+    rknn_batch_size: int = 1           # frames per inference call baked into the .rknn (see board.runtimes.npu.batch_core_rule)
     toolkit: str = ""                  # another rknn-toolkit2 release builds it ("2.3.2"; toolkit.versions); "": the pinned one
 
     def __post_init__(self):

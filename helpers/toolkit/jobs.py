@@ -3,7 +3,7 @@
 A parent-side call (``simulate``, ``accuracy_analysis``, ...) runs its job in a child process
 (:func:`.isolation.run_isolated`) and returns plain data; every job builds through
 :func:`.build.built_model`. Nothing here calls ``list_devices`` or ``init_runtime(target=...)``
-(they start the toolkit's own adb daemon); a board is reached through :mod:`helpers.board.runtime`.
+(they start the toolkit's own adb daemon); a board is reached through :mod:`helpers.board.runtimes`.
 """
 
 from __future__ import annotations

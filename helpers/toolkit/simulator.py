@@ -1,9 +1,10 @@
-"""The ``simulator`` backend of :mod:`helpers.board.runtime`, PC only (it needs rknn-toolkit2).
+"""The ``simulator`` backend of :mod:`helpers.board.runtimes`, PC only (it needs rknn-toolkit2).
 
 The toolkit's simulator cannot run a ``.rknn`` read from disk, so this backend rebuilds the model
 from the ONNX file and the settings recorded next to the ``.rknn`` (its build record), in a child
 process that keeps the built model for the runtime's lifetime. The board runtime finds this class
-by name (``PC_BACKENDS``) only where the workbook is installed; a board never imports it.
+by name (:mod:`helpers.board.runtimes.pc` declares it) only where the workbook is installed; a board never
+imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..board.records import RecordMissing, read_build_record
-from ..board.runtime import Runtime, RuntimeFailure
+from ..board.runtimes import Runtime, RuntimeFailure
 
 
 def _sim_worker(conn, onnx: str, config: dict, dataset: str | None, log_file: str, workdir: str) -> None:

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, checkpoints, deploy, device, emuboard, selection, stages, train, workbook
+from helpers.runfolder import artifacts
+from helpers.model import checkpoints, references, train
+from helpers.deploy import bundles, device, on_board
+from helpers import emuboard, stages, workbook
+from helpers.experiments import selection
 from tests.support.chain import execute, run_cells
 from helpers.board.targets import SOCS
 
@@ -143,7 +147,7 @@ def test_01_brings_the_shipped_models(run_dir):
         # ultralytics' validation here, on the same val images, gives the figures the manifest recorded in training
         assert abs(rec["mAP50_95"] - made["figures"]["mAP50_95"]) < 0.005, (v, rec["mAP50_95"], made["figures"])
         # the images the chain evaluates on are ones the checkpoint never trained on
-        val = set(checkpoints.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
+        val = set(references.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
         assert len(val) == DEFAULTS["SYNTH_VAL"] and not val & set(made["dataset"]["train_image_sha256"])
     assert m["variants"]["relu"]["activation_census"] == {"SiLU": 0, "ReLU": 57}
     assert m["variants"]["silu"]["activation_census"] == {"SiLU": 57, "ReLU": 0}
@@ -459,18 +463,18 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     m = artifacts.read_metrics(run_dir, "07_deploy")
     bundle = Path(m["bundle"])
     for f in ("run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
-              "calibration/dataset.txt", "rkdeploy/runner.py", "rkdeploy/runtime.py", "rkdeploy/pool.py",
+              "calibration/dataset.txt", "rkdeploy/runner.py", "rkdeploy/runtimes/rknnlite.py", "rkdeploy/pool.py",
               "rkdeploy/tiling.py", "rkdeploy/postprocess.py", "rkdeploy/preprocess.py"):
         assert (bundle / f).is_file(), f
     # the bundle: the board folder verbatim, the model files, the runner and its data; nothing else
-    board_dir = Path(deploy.BOARD_DIR)
-    shipped = bundle / deploy.BUNDLE_PACKAGE
+    board_dir = Path(bundles.BOARD_DIR)
+    shipped = bundle / bundles.BUNDLE_PACKAGE
     assert sorted(p.name for p in shipped.iterdir() if p.name != "__pycache__") == \
         sorted(p.name for p in board_dir.glob("*.py"))
     assert all((shipped / p.name).read_bytes() == p.read_bytes() for p in board_dir.glob("*.py"))
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
         ["run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
-         "calibration", "samples", "reference", deploy.BUNDLE_PACKAGE])
+         "calibration", "samples", "reference", bundles.BUNDLE_PACKAGE])
     assert m["samples"] == SHIPPED["SAMPLE_IMAGES"]
     # section 5 without a board: the emulated one (bullseye/pip), over SSH: versions, push, run, pull, compare
     b = m["board"]
@@ -508,20 +512,20 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     assert c["live_source"]["holds"] and st["rate"]["sentence"] in c["live_source"]["text"]
     assert c["tiling"]["value"] == {"whole": m["tiling"]["whole frame"]["recall"], "tiles": m["tiling"]["tiles"]["recall"]}
     # the runner imports no torch or ultralytics
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtime; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import rkdeploy.runner, rkdeploy.runtimes; "
             "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(bundle)], check=True, timeout=120)
     # the bundle on an SSH "board" (this machine's sshd), run there with the simulator: same detections
     # (the notebook's own board call, with the simulator instead of RKNNLite; a stale result folder is replaced)
     (tmp_path / "ssh_out").mkdir()
-    board = device.run_on_board(bundle, tmp_path / "ssh_out", ssh=f"root@127.0.0.1:{sshd['port']}",
+    board = on_board.run_on_board(bundle, tmp_path / "ssh_out", ssh=f"root@127.0.0.1:{sshd['port']}",
                                 key_file=sshd["key"], remote_dir=f"{sshd['remote']}/bundle", python=sys.executable,
                                 backend="simulator", cores=1, trust_new_host=True)
     assert board["connected"] and board["kind"] == "ssh" and board["frames_per_second"] > 0
     remote = json.loads((tmp_path / "ssh_out" / "detections.json").read_text())
     local = json.loads((run_dir / "07_deploy" / "runs" / "simulator_1core" / "detections.json").read_text())
     assert sum(len(f["detections"]) for f in local["frames"]) > 0
-    assert deploy.detections_equal(local, remote), (local["frames"], remote["frames"])
+    assert bundles.detections_equal(local, remote), (local["frames"], remote["frames"])
 
 
 # 08 on the shipped keypoint model (POSE_TRAINED_WEIGHTS), the stick figures at the main job's defaults; fewer
@@ -546,7 +550,7 @@ def test_08_pose(run_dir):
     assert brought["epochs"] == made["figures"]["epochs"] == POSE_DEFAULTS["EPOCHS"] and m["transplant"] is None
     # ultralytics' validation here gives the pose mAP its manifest recorded, on val images it never trained on
     assert abs(brought["pose_mAP50_95"] - made["figures"]["pose_mAP50_95"]) < 0.005, (brought, made["figures"])
-    val = set(checkpoints.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
+    val = set(references.image_hashes(Path(m["data_yaml"]).parent.glob("images/val/*")))
     assert len(val) == POSE_DEFAULTS["SYNTH_VAL"] and not val & set(made["dataset"]["train_image_sha256"])
     # the proof against ultralytics, both heads
     assert m["parity_ok"] is True
@@ -610,7 +614,7 @@ def _bundles(run_dir) -> dict:
 
 
 def _pc_run(bundle, backend, out):
-    return deploy.run_bundle(bundle, bundle / "samples", out, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
+    return bundles.run_here(bundle, bundle / "samples", out, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
                              "--no-images")
 
 
@@ -725,7 +729,7 @@ def test_09_records_keep_named_fields(run_dir):
     """No record holds a field under display words (compare_runs' rename map): tables put the words on (columns)."""
     import importlib.util
 
-    from helpers import columns
+    from helpers.notebook import columns
 
     spec = importlib.util.spec_from_file_location("compare_runs", Path(__file__).parents[2] / "scripts" / "compare_runs.py")
     compare_runs = importlib.util.module_from_spec(spec)
@@ -788,7 +792,7 @@ def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path)
     from concurrent.futures import ThreadPoolExecutor
 
     from helpers.emuboard.agreement import compare_with_pc
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.emuboard.bundle import run_emulated
 
     bundles, board = _bundles(run_dir), emuboard.EmulatedBoard(suite, profile)
     st = board.stack
@@ -801,14 +805,14 @@ def test_09_bundles_run_on_the_emulated_board(run_dir, suite, profile, tmp_path)
         assert r.returncode == 0 and "imported" in r.stdout, r.stderr[-2000:]
 
     def selftest(kind):  # the board's numpy/OpenCV decode the PC's stored outputs into the PC's detections
-        t = run_bundle(board, bundles[kind], ["--selftest"])
+        t = run_emulated(board, bundles[kind], ["--selftest"])
         assert t.returncode == 0 and "agree" in t.stdout, (kind, t.stdout, t.stderr[-2000:])
 
     def end_to_end(kind, backend):
         # cause by cause: the board's letterbox value by value (equal, or within one grey level where its OpenCV
         # has a HAL), then its detections against the PC model's on the board's own canvases, within rounding
         args = ["samples", "--backend", backend, "--max-frames", str(BOARD_FRAMES), "--no-images"]
-        ran = run_bundle(board, bundles[kind], args, tmp_path / f"{kind}_board")
+        ran = run_emulated(board, bundles[kind], args, tmp_path / f"{kind}_board")
         if backend not in board.backends:  # Debian 11's numpy 1.19.5 cannot take onnxruntime: said so, exit 2
             assert ran.returncode == 2 and "needs numpy >= 1.21.6" in ran.last_line, ran.stderr[-1500:]
             return
@@ -843,15 +847,15 @@ def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, ki
     the pipeline is far slower than the stream: newest frames only, the rest dropped, the verdict names the pipeline.
     The frames it processed carry the detections of the same frames (by index) read from the file on this PC, within
     the board's stated tolerance."""
-    from helpers import streams
+    from helpers.deploy import streams
     from helpers.board.compare import describe, match_runs
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.emuboard.bundle import run_emulated
 
     bundle, board = _bundles(run_dir)[kind], emuboard.EmulatedBoard(suite, profile)
     # lossless (FFV1): the board's FFmpeg and this PC's decode it to the same pixels, so any difference is the runner's
     clip = streams.make_clip(bundle / "samples", tmp_path / "clip.mkv", 15, 45, (320, 240))
     with streams.LoopbackStream(clip) as served:
-        ran = run_bundle(board, bundle, [served.url, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
+        ran = run_emulated(board, bundle, [served.url, "--backend", backend, "--max-frames", str(BOARD_FRAMES),
                                          "--no-images", "--stall-timeout", "60"], tmp_path / "board")
     assert ran.returncode == 0, ran.stderr[-2000:]
     got = json.loads((ran.out / "detections.json").read_text())
@@ -859,7 +863,7 @@ def test_09_a_live_stream_reaches_the_emulated_board(run_dir, suite, profile, ki
     assert src["kind"] == "stream" and src["frames"] == "newest" and src["stopped"] == "max_frames", src
     assert src["granted"]["size"] == [320, 240] and len(got["frames"]) == BOARD_FRAMES
     assert src["dropped"] > 0 and rate["limited_by"] == "pipeline", (src, rate)  # emulation: ~350x slower
-    pc = deploy.run_bundle(bundle, clip, tmp_path / "pc", "--backend", backend, "--no-images")
+    pc = bundles.run_here(bundle, clip, tmp_path / "pc", "--backend", backend, "--no-images")
     by_index = {f["index"]: f for f in pc["frames"]}
     ref = {"frames": [{**by_index[f["index"]], "source": f["source"]} for f in got["frames"]]}
     score_tol, px_tol, margin = emuboard.tolerance(board.stack)
@@ -874,8 +878,8 @@ def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     """The real rknn-toolkit-lite2 wheel on the emulated board: it constructs, loads the bundle's model, takes the core
     masks the pool passes, and init_runtime fails only because the board's librknnrt.so is absent; the runner then
     ends with one clear line that names the model's toolkit version, and exit 2."""
-    from helpers.board.runtime import core_mask_name
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.board.runtimes.npu import core_mask_name
+    from helpers.emuboard.bundle import run_emulated
 
     bundle, board = _bundles(run_dir)["detect"], emuboard.EmulatedBoard(suite, "debian")
     masks = [core_mask_name(i, 3) for i in range(3)] + ["NPU_CORE_AUTO"]
@@ -885,7 +889,7 @@ def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
     assert "load 0" in r.stdout, (r.stdout, r.stderr[-2000:])
     assert f"init {[(m, -1) for m in masks]}" in r.stdout, r.stdout
     assert "Can not find dynamic library" in r.stdout + r.stderr  # the library, not our arguments
-    ran = run_bundle(board, bundle, ["samples", "--backend", "rknnlite", "--cores", "3", "--max-frames", "1"])
+    ran = run_emulated(board, bundle, ["samples", "--backend", "rknnlite", "--cores", "3", "--max-frames", "1"])
     assert ran.returncode == 2, ran.stderr[-2000:]
     line = ran.last_line
     assert line.startswith("error: init_runtime failed") and "built by rknn-toolkit2 2.5.0" in line, line
@@ -896,11 +900,11 @@ def test_09_rknnlite_for_real_up_to_init_runtime(run_dir, suite):
 def test_09_the_board_checks_read_the_device_tree(run_dir):
     """A board whose device tree names an RK3566 refuses the RK3588 model before the NPU is touched; the version
     script reads the SoC from the same device tree and finds no librknnrt.so."""
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.emuboard.bundle import run_emulated
 
     bundle = _bundles(run_dir)["detect"]
     other = emuboard.EmulatedBoard("bullseye", "debian", soc="rk3566")
-    ran = run_bundle(other, bundle, ["samples", "--backend", "rknnlite", "--max-frames", "1"])
+    ran = run_emulated(other, bundle, ["samples", "--backend", "rknnlite", "--max-frames", "1"])
     assert ran.returncode == 2 and "this board is an rk3566" in ran.last_line and "TARGET='rk3566'" in ran.last_line
     v = device.parse_versions(other.run(device.VERSION_SCRIPT).stdout)
     assert v.soc == "rk3566" and v.librknnrt is None
@@ -927,10 +931,10 @@ BAD_INPUTS = [  # (what is broken, shell line in the bundle's folder, runner arg
 @NEEDS_BOARD
 @pytest.mark.parametrize("what,prepare,args,code,ends", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, prepare, args, code, ends, tmp_path):
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.emuboard.bundle import run_emulated
 
     board = emuboard.EmulatedBoard("bullseye", "pip")
-    ran = run_bundle(board, _bundles(run_dir)["detect"], ["samples", *args, "--max-frames", "1"], tmp_path / "out",
+    ran = run_emulated(board, _bundles(run_dir)["detect"], ["samples", *args, "--max-frames", "1"], tmp_path / "out",
                      prepare=prepare)
     assert ran.returncode == code and ran.last_line.startswith(ends), (what, ran.stdout[-500:], ran.stderr[-1500:])
     assert ran.out is None or not (ran.out / "detections.json").exists()  # no result written
@@ -940,10 +944,10 @@ def test_09_bad_input_on_the_emulated_board_is_one_clear_line(run_dir, what, pre
 
 @NEEDS_BOARD
 def test_09_an_image_that_does_not_decode_is_skipped_and_named(run_dir, tmp_path):
-    from helpers.emuboard.bundle import run_bundle
+    from helpers.emuboard.bundle import run_emulated
 
     board = emuboard.EmulatedBoard("bullseye", "debian")
-    ran = run_bundle(board, _bundles(run_dir)["pose"], ["samples", "--backend", "ncnn", "--no-images"],
+    ran = run_emulated(board, _bundles(run_dir)["pose"], ["samples", "--backend", "ncnn", "--no-images"],
                      tmp_path / "out", prepare="head -c 300 samples/val_00001.jpg > samples/broken.jpg")
     assert ran.returncode == 0, ran.stderr[-1500:]
     assert "skipped broken.jpg: not a readable image" in ran.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts
+from helpers.runfolder import artifacts
 from helpers.toolkit.calibration import read_calibration_list
 from tests.support.chain import execute
 from tests.support.hard_dataset import CORRUPT, NAMES, make_hard_dataset

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from helpers import synthetic
+from helpers.model import synthetic
 
 NAMES = ["round thing", "square thing", "three corners", "star: five points", "plus sign"]
 CORRUPT = "img 0003.png"      # in train

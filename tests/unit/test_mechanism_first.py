@@ -14,8 +14,8 @@ FIRST = {
     "05_quantize_int8": ("rknn.build(do_quantization=True", "builds.sweep("),
     "06_analyze_accuracy": ("rknn.accuracy_analysis(", "comparisons.layer_analyses("),
     "07_deploy_board": ("def in_order(", '"--cores", str(CORES)'),
-    "07_deploy_board#tiles": ("list(range(0, W - tile, step))", "viz.tile_merge_picture("),
-    "09_compare_paths": ('YOLO(one_liner_weights).export(format="rknn"', "peers.ultralytics_exports("),
+    "07_deploy_board#tiles": ("list(range(0, W - tile, step))", "pictures.tile_merge_picture("),
+    "09_compare_paths": ('YOLO(one_liner_weights).export(format="rknn"', "ultralytics_rknn.ultralytics_exports("),
 }
 
 

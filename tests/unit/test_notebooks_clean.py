@@ -64,7 +64,7 @@ def test_every_notebook_ends_with_computed_conclusions(path):
     """The last code cell is one call: the stage's conclusions, checks and headline (helpers.stages.close).
     (00, the map, is no stage and records nothing.)"""
     code = [("".join(c["source"])) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    stage = next(s for s, nb in __import__("helpers.artifacts", fromlist=["STAGES"]).STAGES.items() if nb == path.name)
+    stage = next(s for s, nb in __import__("helpers.runfolder.artifacts", fromlist=["STAGES"]).STAGES.items() if nb == path.name)
     assert f'stages.close(RUN_DIR, "{stage}", record)' in code[-1], path.name
 
 

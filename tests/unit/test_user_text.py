@@ -26,12 +26,13 @@ def user_texts():
     for md in sorted((ROOT / "notebooks").glob("*.md")):
         yield md.name, md.read_text()
     # conclusions, expectations, the bundle's README and every message a user reads come from these modules
-    for py in ("deploy.py", "peers.py", "builds.py", "captions.py", "try_this.py", "report.py"):
+    for py in ("deploy/bundles.py", "experiments/peers.py", "experiments/builds.py", "notebook/captions.py",
+               "notebook/try_this.py", "notebook/report.py"):
         yield f"helpers/{py}", (ROOT / "helpers" / py).read_text()
     for py in sorted((ROOT / "helpers" / "stages").glob("*.py")):  # conclusions and checks
         yield f"helpers/stages/{py.name}", py.read_text()
-    for py in sorted((ROOT / "helpers" / "board").glob("*.py")):
-        yield f"helpers/board/{py.name}", py.read_text()
+    for py in sorted((ROOT / "helpers" / "board").rglob("*.py")):
+        yield str(py.relative_to(ROOT)), py.read_text()
 
 
 def test_no_user_text_names_internal_documents():

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifacts, stages, workbook_map
+from helpers.runfolder import artifacts
+from helpers import stages, workbook_map
 
 ROOT = Path(__file__).resolve().parents[2]
 NB_DIR = ROOT / "notebooks"

@@ -5,7 +5,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from helpers import deploy
+from helpers.deploy import bundles
 
 ROOT = Path(__file__).resolve().parents[3]
 BOARD = ROOT / "helpers" / "board"
@@ -30,13 +30,18 @@ LAZY_BACKENDS = {"onnxruntime", "rknnlite", "ncnn"}
 
 
 def board_modules() -> list[str]:
-    return sorted(f"helpers.board.{p.stem}" for p in BOARD.glob("*.py") if p.stem != "__init__")
+    """Every module of the board folder, its subpackages included (``helpers.board.runtimes.onnx``, ...)."""
+    out = []
+    for p in BOARD.rglob("*.py"):
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return sorted(m for m in out if m != "helpers.board")
 
 
 def test_board_folder_imports_only_numpy_opencv_and_the_standard_library():
     import ast
 
-    for path in BOARD.glob("*.py"):
+    for path in BOARD.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
@@ -49,7 +54,7 @@ def test_board_folder_imports_only_numpy_opencv_and_the_standard_library():
 
 def test_board_modules_import_and_run_without_torch_or_ultralytics():
     modules = board_modules()
-    assert {"helpers.board.runner", "helpers.board.runtime", "helpers.board.postprocess"} <= set(modules)
+    assert {"helpers.board.runner", "helpers.board.runtimes", "helpers.board.postprocess"} <= set(modules)
     code = textwrap.dedent(f"""
         import sys, importlib.abc
 
@@ -93,9 +98,10 @@ def test_board_modules_import_and_run_without_torch_or_ultralytics():
 def test_bundle_package_is_a_verbatim_copy_of_the_board_folder(tmp_path):
     import shutil
 
-    shutil.copytree(deploy.BOARD_DIR, tmp_path / "copy", ignore=shutil.ignore_patterns("__pycache__"))
-    assert deploy.BOARD_DIR == BOARD
-    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == sorted(p.name for p in BOARD.glob("*.py"))
+    shutil.copytree(bundles.BOARD_DIR, tmp_path / "copy", ignore=shutil.ignore_patterns("__pycache__"))
+    assert bundles.BOARD_DIR == BOARD
+    copied = sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert copied == sorted(p.relative_to(BOARD) for p in BOARD.rglob("*.py"))
 
 
 def test_the_bundle_finds_the_pc_backends_only_where_the_pc_package_is(tmp_path):
@@ -115,10 +121,10 @@ def test_the_bundle_finds_the_pc_backends_only_where_the_pc_package_is(tmp_path)
 
         sys.meta_path.insert(0, Block())
         sys.path.insert(0, {str(tmp_path)!r})
-        from rkdeploy import runtime
+        from rkdeploy import runtimes
         try:
-            runtime.open_runtime({str(tmp_path / 'm.rknn')!r}, sys.argv[2])
-        except runtime.RuntimeFailure as e:
+            runtimes.open_runtime({str(tmp_path / 'm.rknn')!r}, sys.argv[2])
+        except runtimes.RuntimeFailure as e:
             print('FAILURE', e)
         else:
             print('OPENED')

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers.board import compare, records, runner, selftest
+from helpers.board import cli, compare, decode, records, runner, selftest
 
 
 def _run(*frames):
@@ -46,20 +46,20 @@ def test_selftest_reference_round_trip_decodes_to_the_stored_detections(tmp_path
     (bundle / "config.json").write_text(json.dumps({"model": "model.rknn", "imgsz": 320, "conf": 0.25, "iou": 0.45,
                                                     "labels": list("abcde")}))
     cfg = records.read_bundle_config(bundle)
-    decode = runner.make_decoder(cfg, "onnx")
+    decode_outputs = decode.decoder(cfg, "onnx")
     outs = selftest.rounded(head_outputs(np.random.default_rng(3), 5, 320, 8))
     _, lb = runner.letterbox(cv2.imread(str(bundle / "samples" / "a.jpg")), 320)
-    dets = decode(outs, 320, 0.25, 0.45, lb).to_records(cfg["labels"])
+    dets = decode_outputs(outs, 320, 0.25, 0.45, lb).to_records(cfg["labels"])
     assert dets
     selftest.save_reference(bundle, [{"source": "a", "file": "samples/a.jpg", "outputs": outs, "detections": dets}])
-    m = selftest.run_selftest(bundle, decode, log=None)
+    m = selftest.run_selftest(bundle, decode_outputs, log=None)
     assert m["ok"] and m["pairs"] == len(dets) and m["max_score_diff"] == 0 and m["versions"]["numpy"]
     # a reference that no longer matches what the board decodes is reported, not passed
     ref = json.loads((bundle / "reference" / "detections.json").read_text())
     ref["frames"][0]["detections"][0]["score"] += 0.01
     (bundle / "reference" / "detections.json").write_text(json.dumps(ref))
-    assert not selftest.run_selftest(bundle, decode, log=None)["ok"]
-    assert runner.main(["--selftest", "--bundle", str(bundle)]) == 1
+    assert not selftest.run_selftest(bundle, decode_outputs, log=None)["ok"]
+    assert cli.main(["--selftest", "--bundle", str(bundle)]) == 1
 
 
 def test_runner_refuses_an_old_stack_an_unwritable_folder_and_a_cut_model(monkeypatch, tmp_path, capsys):
@@ -83,7 +83,7 @@ def test_runner_refuses_an_old_stack_an_unwritable_folder_and_a_cut_model(monkey
         records.verify_model_file(tmp_path, cfg, model)
     records.verify_model_file(tmp_path, cfg, tmp_path.parent / "elsewhere.rknn")  # not the bundle's: not checked
     (tmp_path / "config.json").write_text('{"model": ')
-    assert runner.main(["x", "--bundle", str(tmp_path)]) == 2
+    assert cli.main(["x", "--bundle", str(tmp_path)]) == 2
     assert "config.json is not readable JSON" in capsys.readouterr().err
 
 

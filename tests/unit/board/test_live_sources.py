@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import export, heads
-from helpers.streams import LoopbackStream as Served, free_port
-from helpers.board import runner, sources
+from helpers.model import export, heads
+from helpers.deploy.streams import LoopbackStream as Served, free_port
+from helpers.board import cli, inputs, rate, recording, runner, sources
 from helpers.board.atomic import write_json
 from helpers.board.records import file_digest
 
@@ -70,49 +70,49 @@ def settings(**kw) -> runner.RunSettings:
 
 
 def mp4_frames(path) -> int:
-    return sum(1 for _ in sources.iter_files(path))
+    return sum(1 for _ in inputs.iter_files(path))
 
 
 def test_sources_are_recognised_and_urls_printed_without_passwords(tmp_path):
-    assert sources.classify("/dev/video0") == ("camera", True) and sources.classify("2") == ("camera", True)
-    assert sources.classify("rtsp://10.0.0.5:554/stream1") == ("stream", True)
-    assert sources.classify("udp://@:5000") == ("stream", True)
-    assert sources.classify("http://cam.local/video.ts") == ("stream", True)
-    assert sources.classify("https://example.org/clip.mp4") == ("stream", False)  # a file over HTTP: every frame
-    assert sources.classify(tmp_path) == ("folder", False)
-    assert sources.classify(tmp_path / "a.mkv") == ("video", False)
-    assert sources.classify(tmp_path / "a.jpg") == ("image", False)
-    assert sources.masked("rtsp://admin:s3cret@10.0.0.5/s1") == "rtsp://admin:***@10.0.0.5/s1"
-    assert sources.parse_size("1280x720") == (1280, 720)
+    assert inputs.classify("/dev/video0") == ("camera", True) and inputs.classify("2") == ("camera", True)
+    assert inputs.classify("rtsp://10.0.0.5:554/stream1") == ("stream", True)
+    assert inputs.classify("udp://@:5000") == ("stream", True)
+    assert inputs.classify("http://cam.local/video.ts") == ("stream", True)
+    assert inputs.classify("https://example.org/clip.mp4") == ("stream", False)  # a file over HTTP: every frame
+    assert inputs.classify(tmp_path) == ("folder", False)
+    assert inputs.classify(tmp_path / "a.mkv") == ("video", False)
+    assert inputs.classify(tmp_path / "a.jpg") == ("image", False)
+    assert inputs.masked("rtsp://admin:s3cret@10.0.0.5/s1") == "rtsp://admin:***@10.0.0.5/s1"
+    assert inputs.parse_size("1280x720") == (1280, 720)
     with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
-        sources.parse_size("1280")
+        inputs.parse_size("1280")
     with pytest.raises(ValueError, match="no camera at /dev/video97"):
         sources.open_capture("/dev/video97", "camera")
     with pytest.raises(FileNotFoundError, match="no image, folder or video at .*a camera is /dev/videoN"):
-        sources.check_source(tmp_path / "typo.mp4")
-    assert sources.check_source("rtsp://10.0.0.5/s1") == "stream"  # a stream is checked by opening it
+        inputs.check_source(tmp_path / "typo.mp4")
+    assert inputs.check_source("rtsp://10.0.0.5/s1") == "stream"  # a stream is checked by opening it
 
 
 def test_the_verdict_names_the_source_or_the_slowest_stage():
     t = {"preprocess_ms": {"mean": 2.0}, "inference_ms": {"mean": 20.0}, "postprocess_ms": {"mean": 4.0},
          "end_to_end_ms": {"mean": 26.0}}
     live = {"frames": "newest", "delivered": 150, "dropped": 2, "delivered_fps": 15.0, "waited_s": 6.0}
-    v = sources.rate_verdict(live, 148, 10.0, t, 1)
+    v = rate.rate_verdict(live, 148, 10.0, t, 1)
     assert v["limited_by"] == "source" and v["capacity_fps"] == 38.5
     assert v["sentence"].startswith("the source limits the rate: it delivers 15 frames/s") and "about 38.5" in v["sentence"]
     # a burst: one of 15 frames dropped (7 %) while the runner waited for frames 89 % of its time
     bursty = {**live, "delivered": 15, "dropped": 1, "delivered_fps": 5.84, "waited_s": 2.54}
-    v = sources.rate_verdict(bursty, 14, 2.85, t, 2)
+    v = rate.rate_verdict(bursty, 14, 2.85, t, 2)
     assert v["limited_by"] == "source" and "(1 dropped, in bursts: the runner waited for frames 89 % of the time)" \
         in v["sentence"] and v["waiting_share"] == 0.891
     slow = {**live, "delivered": 300, "dropped": 180, "delivered_fps": 30.0, "waited_s": 0.2}
-    v = sources.rate_verdict(slow, 120, 10.0, t, 1)
+    v = rate.rate_verdict(slow, 120, 10.0, t, 1)
     assert v["limited_by"] == "pipeline" and "dropping 180 of 300 (60 %)" in v["sentence"]
     assert v["sentence"].endswith("its slowest stage is inference, 20 of 26 ms per frame")
     file = {"frames": "every", "delivered": 300, "dropped": 0, "delivered_fps": 300.0, "read_fps": 4000.0}
-    v = sources.rate_verdict(file, 300, 8.0, t, 1)  # 37.5 frames/s from a file that decodes at 4000
+    v = rate.rate_verdict(file, 300, 8.0, t, 1)  # 37.5 frames/s from a file that decodes at 4000
     assert v["limited_by"] == "pipeline" and "every frame in order" in v["sentence"]
-    v = sources.rate_verdict({**file, "read_fps": 15.2}, 150, 10.0, t, 1)  # every frame of a 15 frames/s stream
+    v = rate.rate_verdict({**file, "read_fps": 15.2}, 150, 10.0, t, 1)  # every frame of a 15 frames/s stream
     assert v["limited_by"] == "source" and v["delivered_fps"] == 15.2
 
 
@@ -151,7 +151,7 @@ def test_a_live_run_stops_on_ctrl_c_sigterm_seconds_or_max_frames_with_its_files
     # a background job's SIGINT is ignored (POSIX, without job control) and Python keeps it so: the child puts back
     # the handler a terminal's Ctrl-C meets
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "from helpers.board import runner; sys.exit(runner.main(sys.argv[1:]))")
+            "from helpers.board import cli; sys.exit(cli.main(sys.argv[1:]))")
     for sig, stopped, said in ((signal.SIGINT, "interrupted", "stopped: Ctrl-C"), (signal.SIGTERM, "terminated",
                                                                                  "stopped: SIGTERM")):
         out = tmp_path / stopped
@@ -216,13 +216,13 @@ def test_a_stalled_stream_ends_the_run_and_a_missing_one_is_one_clear_line(bundl
     url = f"http://127.0.0.1:{free_port()}/nothing.ts"
     with pytest.raises(ValueError, match=r"cannot open the stream .*: 127.0.0.1:\d+: connection refused"):
         runner.run(url, bundle, tmp_path / "none", settings(), log=None)
-    assert runner.main([url, "--bundle", str(bundle), "--backend", "onnx", "--out", str(tmp_path / "none")]) == 2
+    assert cli.main([url, "--bundle", str(bundle), "--backend", "onnx", "--out", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: cannot open the stream {url}")
 
 
 def test_a_clip_from_a_folder_of_any_image_type_and_lossless_when_asked(tmp_path):
-    from helpers import streams
+    from helpers.deploy import streams
 
     (tmp_path / "imgs").mkdir()
     pics = [np.random.default_rng(i).integers(0, 255, (60, 80, 3), dtype=np.uint8) for i in range(3)]
@@ -232,7 +232,7 @@ def test_a_clip_from_a_folder_of_any_image_type_and_lossless_when_asked(tmp_path
     mkv = streams.make_clip(tmp_path / "imgs", tmp_path / "c.mkv", 15, 9, (64, 48))
     assert mp4_frames(mp4) == mp4_frames(mkv) == 9
     # FFV1 gives back exactly what was written: frame 0 is the first image, resized and cropped as make_clip does
-    first = next(sources.iter_files(mkv))[1]
+    first = next(inputs.iter_files(mkv))[1]
     want = cv2.resize(pics[0], (96, 80))[16:64, 0:64]
     assert np.array_equal(first, want)
     (tmp_path / "none").mkdir()
@@ -266,21 +266,21 @@ def test_a_stop_waits_for_the_frame_being_recorded():
     """Ctrl-C or SIGTERM during one frame's recording lands after it (the MP4 and the JSON then agree), not inside."""
     import os
 
-    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, runner.Terminated)):
-        before = {s: signal.getsignal(s) for s in runner.WholeFrame.SIGNALS}
-        signal.signal(signal.SIGTERM, runner._on_sigterm)
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, recording.Terminated)):
+        before = {s: signal.getsignal(s) for s in recording.WholeFrame.SIGNALS}
+        signal.signal(signal.SIGTERM, recording.on_sigterm)
         # Python's own Ctrl-C handler: a test run started in the background (nohup, `cmd &`) inherits SIGINT ignored
         signal.signal(signal.SIGINT, signal.default_int_handler)
         steps = []
         try:
             with pytest.raises(raised):
-                with runner.WholeFrame():
+                with recording.WholeFrame():
                     steps.append("mp4 frame")
                     os.kill(os.getpid(), signum)
                     time.sleep(0.05)  # a handler would run here, were it not held
                     steps.append("record")
             assert steps == ["mp4 frame", "record"]
-            assert signal.getsignal(signal.SIGTERM) is runner._on_sigterm  # the handlers are put back
+            assert signal.getsignal(signal.SIGTERM) is recording.on_sigterm  # the handlers are put back
         finally:
             for sig, handler in before.items():
                 signal.signal(sig, handler)

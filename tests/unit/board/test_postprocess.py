@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers.board import postprocess as pp
-from helpers.synthetic import head_outputs
+from helpers.model.synthetic import head_outputs
 from helpers.board import preprocess
 
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers.board import runner, sources
+from helpers.board import cli, decode, recording, runner, sources
 
 
 def test_frames_from_image_folder_and_video(tmp_path):
@@ -34,7 +34,7 @@ def test_runner_errors_are_clear(tmp_path, capsys):
     bad.write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a readable image"):
         list(runner.iter_frames(bad))
-    assert runner.main([str(bad), "--bundle", str(tmp_path)]) == 2  # no config.json: an error, not a crash
+    assert cli.main([str(bad), "--bundle", str(tmp_path)]) == 2  # no config.json: an error, not a crash
     assert "config.json is missing" in capsys.readouterr().err
 
 
@@ -48,7 +48,7 @@ def test_timing_summary():
 def test_video_out_writes_an_mp4_of_every_frame_at_one_size(tmp_path):
     """Annotated frames into an MP4 (a folder of images may mix sizes: every frame takes the first one's size);
     nothing at the final name until it is complete."""
-    v = runner.VideoOut(tmp_path / "out" / "annotated.mp4", fps=5)
+    v = recording.VideoOut(tmp_path / "out" / "annotated.mp4", fps=5)
     for i, shape in enumerate([(48, 64, 3), (60, 80, 3), (48, 64, 3)]):
         v.write(np.full(shape, 40 * i, np.uint8))
         assert not (tmp_path / "out" / "annotated.mp4").exists()
@@ -59,7 +59,7 @@ def test_video_out_writes_an_mp4_of_every_frame_at_one_size(tmp_path):
         assert fs.nominal_fps == 5.0 and fs.kind == "video" and fs.mode == "every"
     with sources.FrameSource(tmp_path / "out" / "annotated.mp4", frames="newest") as fs:
         assert fs.nominal_fps == 5.0 and fs.mode == "newest" and not fs.live
-    broken = runner.VideoOut(tmp_path / "out" / "broken.mp4")
+    broken = recording.VideoOut(tmp_path / "out" / "broken.mp4")
     broken.write(np.zeros((48, 64, 3), np.uint8))
     broken.close(complete=False)  # a run that failed half-way leaves no video behind
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["annotated.mp4"]
@@ -77,12 +77,12 @@ def test_pose_bundles_decode_keypoints_and_refuse_tiling(tmp_path):
         n = 64 // s
         outs += [rng.normal(0, 1, (1, 64, n, n)).astype(np.float32), np.full((1, 1, n, n), 0.9, np.float32),
                  np.full((1, 1, n, n), 0.9, np.float32), rng.normal(0, 1, (1, 27, n, n)).astype(np.float32)]
-    det = runner.make_decoder(cfg, "onnx")(outs, 64, 0.5, 0.45, None)
+    det = decode.decoder(cfg, "onnx")(outs, 64, 0.5, 0.45, None)
     assert len(det) > 0 and det.keypoints.shape == (len(det), 9, 3)
     assert "keypoints" in det.to_records(["figure"])[0]
     nhwc = [np.concatenate([np.full((1, 1, o.shape[2], o.shape[3]), 3.0, np.float32), o, k], 1).transpose(0, 2, 3, 1)
             for o, k in zip(outs[0::4], outs[3::4])]
-    d2 = runner.make_decoder(cfg, "ncnn")(nhwc, 64, 0.5, 0.45, None)
+    d2 = decode.decoder(cfg, "ncnn")(nhwc, 64, 0.5, 0.45, None)
     assert len(d2) == len(det)  # the same cells fire (logit 3.0 = probability 0.95 vs 0.9 above)
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="for detection bundles"):
@@ -93,16 +93,16 @@ def test_every_command_in_the_bundle_readme_parses_with_the_runner():
     """A typo in an option the README tells a user to type would be an argparse exit on the board."""
     import shlex
 
-    from helpers import deploy
+    from helpers.deploy import bundles
 
     for pose in (False, True):
-        text = deploy.board_instructions({"quantization": "int8", "imgsz": 320, "target": "rk3588", "toolkit_version":
+        text = bundles.board_instructions({"quantization": "int8", "imgsz": 320, "target": "rk3588", "toolkit_version":
                                           "2.5.0", "ncnn": "model.ncnn.param", **({"task": "pose"} if pose else {})})
         lines = text.replace("\\\n", " ").splitlines()
         commands = [ln.split("#")[0].strip() for ln in lines if ln.strip().startswith("python3 run.py")]
         assert len(commands) >= 7
         for cmd in commands:
             args = shlex.split(cmd)[2:]
-            a = runner.parse_args(args)  # an unknown option or bad value exits here
+            a = cli.parse_args(args)  # an unknown option or bad value exits here
             assert a.source or a.selftest, cmd
-            runner.settings_from_args(a)
+            cli.settings_from_args(a)

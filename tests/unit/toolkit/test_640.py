@@ -3,11 +3,13 @@ back to the original frame, and the deploy bundle's runner — the same code as 
 users deploy."""
 import pytest
 
-from helpers import deploy, export, heads, metrics
+from helpers.deploy import bundles
+from helpers.model import export, heads, metrics
 from helpers.board import runner
 from helpers.board.postprocess import postprocess
 from helpers.board.preprocess import letterbox, load_image, to_nchw_float, to_nhwc_uint8
-from helpers.board.runtime import OnnxRuntime, open_runtime
+from helpers.board.runtimes import open_runtime
+from helpers.board.runtimes.onnx import OnnxRuntime
 from helpers.toolkit import calibration, config, jobs
 
 SIZE = 640
@@ -40,11 +42,11 @@ def test_640_px_through_the_toolkit_and_the_runner(model640, tiny_dataset, tmp_p
     h, w = frame.shape[:2]
     assert len(det) and det.boxes[:, [0, 2]].max() <= w and det.boxes[:, [1, 3]].max() <= h  # original pixels
     # the bundle at 640: its runner (a separate program) gives the notebook's detections
-    bundle = deploy.build_bundle(tmp_path / "bundle", rknn, onnx, cal.txt, tiny_dataset.names, SIZE, conf=0.1,
+    bundle = bundles.build_bundle(tmp_path / "bundle", rknn, onnx, cal.txt, tiny_dataset.names, SIZE, conf=0.1,
                                  output_names=names)
-    samples = deploy.copy_inputs(tiny_dataset.splits["val"][:1], bundle / "samples")
+    samples = bundles.copy_inputs(tiny_dataset.splits["val"][:1], bundle / "samples")
     with open_runtime(bundle / "model.rknn", "simulator", workdir=tmp_path / "sim") as sim:
-        own = deploy.records_of([(n, runner.detect(sim, f, SIZE, 0.1, 0.45)) for n, f in runner.iter_frames(samples)],
+        own = bundles.records_of([(n, runner.detect(sim, f, SIZE, 0.1, 0.45)) for n, f in runner.iter_frames(samples)],
                                 tiny_dataset.names)
-    ran = deploy.run_bundle(bundle, samples, tmp_path / "out", "--backend", "simulator")
-    assert deploy.detections_equal(own, ran) and sum(len(f["detections"]) for f in ran["frames"]) > 0
+    ran = bundles.run_here(bundle, samples, tmp_path / "out", "--backend", "simulator")
+    assert bundles.detections_equal(own, ran) and sum(len(f["detections"]) for f in ran["frames"]) > 0

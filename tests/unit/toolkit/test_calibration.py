@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers.toolkit import calibration
-from helpers.data import DatasetError
+from helpers.model.labels import DatasetError
 
 IMGSZ = 96
 
@@ -45,7 +45,7 @@ def test_calibration_errors(tiny_dataset, tmp_path):
 
 
 def test_file_names_with_spaces_never_reach_the_list(tmp_path):
-    from helpers import data
+    from helpers.model import data
     from tests.support.hard_dataset import CORRUPT, make_hard_dataset
 
     info = data.check_dataset(make_hard_dataset(tmp_path / "ds"))

@@ -35,7 +35,7 @@ def test_build_config_validates_and_names():
 
 def test_sweep_builds_mmse_once():
     """05's sweep: algorithms x methods, and mmse (minutes per build) once, per-channel, when only switched on."""
-    from helpers import builds
+    from helpers.experiments import builds
 
     names = lambda cfgs: [c.name for c in cfgs]  # noqa: E731
     plain = builds.sweep_configs("rk3588", ["normal", "kl_divergence"], ["layer", "channel"])

@@ -5,8 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import export, heads, metrics, routes
-from helpers.board import runtime
+from helpers.model import export, heads, metrics
+from helpers.experiments import routes
+from helpers.board import runtimes
+from helpers.board.runtimes.onnx import OnnxRuntime
 from helpers.board.postprocess import softmax
 from helpers.toolkit import config, jobs
 from helpers.toolkit.logs import ToolkitError
@@ -15,7 +17,7 @@ IMGSZ = 96
 
 
 def test_fp16_and_int8_simulation_match_onnxruntime(onnx9, calib, inputs, tmp_path):
-    ort = runtime.OnnxRuntime(onnx9)
+    ort = OnnxRuntime(onnx9)
     ref = [ort.run([x[None].transpose(0, 3, 1, 2).astype(np.float32) / 255]) for x in inputs]  # NHWC RGB -> NCHW
     names = heads.output_names()
     fp16 = jobs.simulate(onnx9, config.BuildConfig(), inputs, rknn_out=tmp_path / "m_fp16.rknn")
@@ -79,32 +81,32 @@ def test_runtimes_share_one_interface(onnx9, calib, inputs, tmp_path):
 
     rknn = tmp_path / "m.rknn"
     built = jobs.simulate(onnx9, config.BuildConfig(quantize=True), inputs[:1], dataset=calib.txt, rknn_out=rknn)
-    assert runtime.default_backend(onnx9) == "onnx" and runtime.default_backend(rknn) == "simulator"
+    assert runtimes.default_backend(onnx9) == "onnx" and runtimes.default_backend(rknn) == "simulator"
     canvas = load_image(calib.files[0])  # already letterboxed to the model size, BGR
-    with runtime.open_runtime(rknn, workdir=tmp_path / "sim") as sim:  # rebuilt from the build record
+    with runtimes.open_runtime(rknn, workdir=tmp_path / "sim") as sim:  # rebuilt from the build record
         assert sim.backend == "simulator" and sim.prepare(canvas).shape == (1, IMGSZ, IMGSZ, 3)
         outs = sim.infer(canvas)
     assert len(outs) == len(built["outputs"][0]) == 9
     for a, b in zip(outs, built["outputs"][0]):
         np.testing.assert_array_equal(a, b)  # the same model config gives the same INT8 outputs
-    with runtime.open_runtime(rknn) as own:  # a work folder of its own is removed on a clean close
+    with runtimes.open_runtime(rknn) as own:  # a work folder of its own is removed on a clean close
         own_dir = own.workdir
         assert own_dir.is_dir()
     assert not own_dir.exists() and (tmp_path / "sim").is_dir()
-    with runtime.open_runtime(onnx9) as ort:
+    with runtimes.open_runtime(onnx9) as ort:
         assert ort.prepare(canvas).shape == (1, 3, IMGSZ, IMGSZ)
         ref = ort.infer(canvas)
     agree = metrics.output_agreement([ref], [outs], heads.output_names())
     assert min(a["cosine"] for a in agree if a["output"].startswith("box")) > 0.9
-    with pytest.raises(runtime.RuntimeFailure, match="no model file"):
-        runtime.open_runtime(tmp_path / "none.rknn")
+    with pytest.raises(runtimes.RuntimeFailure, match="no model file"):
+        runtimes.open_runtime(tmp_path / "none.rknn")
     (tmp_path / "orphan.rknn").write_bytes(b"x")
-    with pytest.raises(runtime.RuntimeFailure, match="orphan.rknn.json is missing"):
-        runtime.open_runtime(tmp_path / "orphan.rknn", "simulator")
-    with pytest.raises(runtime.RuntimeFailure, match="runs on the board"):
-        runtime.open_runtime(rknn, "rknnlite")
-    with pytest.raises(runtime.RuntimeFailure, match="unknown backend 'gpu'"):
-        runtime.open_runtime(rknn, "gpu")
+    with pytest.raises(runtimes.RuntimeFailure, match="orphan.rknn.json is missing"):
+        runtimes.open_runtime(tmp_path / "orphan.rknn", "simulator")
+    with pytest.raises(runtimes.RuntimeFailure, match="runs on the board"):
+        runtimes.open_runtime(rknn, "rknnlite")
+    with pytest.raises(runtimes.RuntimeFailure, match="unknown backend 'gpu'"):
+        runtimes.open_runtime(rknn, "gpu")
 
 
 def test_a_broken_graph_rule_is_skipped_as_the_toolkit_advises(untrained_model, tmp_path):
@@ -174,7 +176,7 @@ def test_side_by_side_keeps_order_raises_and_overlaps(monkeypatch):
 def test_two_layer_analyses_with_the_same_settings_run_side_by_side(onnx9, calib, tmp_path):
     """06 analyses the ReLU and SiLU models at once: the same settings, each its own folder and log, and each gives
     the table it gives alone."""
-    from helpers import comparisons
+    from helpers.experiments import comparisons
 
     cfg = config.BuildConfig(quantize=True)
     probe = calib.files[0]

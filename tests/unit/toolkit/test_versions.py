@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.board import runtime
+from helpers.board.runtimes import npu
 from helpers.toolkit import config, isolation, jobs, logs, versions
 from helpers.toolkit.logs import ToolkitError
 
@@ -94,7 +94,7 @@ def test_a_build_by_another_release_is_recorded_as_such(version, onnx9, calib, i
     assert res["toolkit"] == version and len(res["outputs"]) == len(inputs)
     rec = jobs.load_build_record(rknn)
     assert rec["toolkit"] == version and rec["config"].toolkit == version
-    assert runtime.model_toolkit(rknn) == version  # what the board-side version check reads
+    assert npu.model_toolkit(rknn) == version  # what the board-side version check reads
     log = tmp_path / "w" / cfg.name / "toolkit.log"
     assert f"rknn-toolkit2 version: {version}" in log.read_text()
     ops = logs.layer_ops(log)

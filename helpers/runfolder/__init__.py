@@ -1,0 +1,1 @@
+"""The run folder: its records (artifacts), the parameters' checks, ultralytics kept offline."""
