@@ -79,3 +79,30 @@ def test_every_notebook_has_a_try_this_box_and_questions(path):
     assert len(q) == 1, "one Questions cell"
     items = [ln for ln in "".join(q[0]["source"]).splitlines() if ln[:2].rstrip(".").isdigit()]
     assert 3 <= len(items) <= 5, items
+
+
+#: every module of the package by its name (``viz``, ``bundles``, ``runtimes``, ...): what a notebook calls into
+HELPER_NAMES = {p.stem if p.stem != "__init__" else p.parent.name
+                for p in (Path(__file__).resolve().parents[2] / "helpers").rglob("*.py")} - {"helpers", "__main__"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_helper_module_a_notebook_calls_is_imported(path):
+    """``viz.captioned(...)`` needs ``viz`` imported in that notebook: after a module moves, a notebook that kept
+    calling it by its old name fails here, in seconds, instead of halfway through a chain run."""
+    imported, used = set(), {}
+    for i, c in enumerate(json.loads(path.read_text())["cells"]):
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or src.lstrip().startswith("%%"):  # a %%toolkit cell runs in its own process
+            continue
+        tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.Assign, ast.For, ast.With)):  # a local of the same name is not a module
+                imported |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id in HELPER_NAMES):
+                used.setdefault(node.value.id, i)
+    missing = {name: f"cell {i}" for name, i in used.items() if name not in imported}
+    assert not missing, f"{path.name} calls these helpers modules without importing them: {missing}"
