@@ -182,10 +182,10 @@ def tile_merge_picture(frame, runtime, imgsz: int, conf: float, iou: float, tile
 def comparison_picture(weights, image_path, imgsz: int, conf: float = DEFAULT_CONF, iou: float = DEFAULT_IOU, names=None,
                        save=None, run_dir=None):
     """Side by side: ultralytics' own predict (left) and the patched head + helpers.board.postprocess (right)."""
-    from .heads import load_model, patch_for_npu, run_patched
-    from ..runfolder.offline import configure_ultralytics
     from ..board.postprocess import postprocess
     from ..board.preprocess import load_image
+    from ..model.heads import load_model, patch_for_npu, run_patched
+    from ..runfolder.offline import configure_ultralytics
 
     if run_dir is not None:
         configure_ultralytics(run_dir)
