@@ -69,7 +69,7 @@ def board_section(bundle, out_dir, spec: str = "bullseye/pip", frames: int = 2, 
 _FP16_SCRIPT = """
 import sys, json, numpy as np, ncnn
 sys.path.insert(0, '/b')
-from rkdeploy.runtime import NcnnRuntime
+from rkdeploy.runtimes.ncnn import NcnnRuntime
 x = np.load('/io/inputs.npy')
 out = {}
 for fp16 in (False, True):

@@ -469,9 +469,10 @@ def test_07_deploy_board(run_dir, sshd, tmp_path):
     # the bundle: the board folder verbatim, the model files, the runner and its data; nothing else
     board_dir = Path(bundles.BOARD_DIR)
     shipped = bundle / bundles.BUNDLE_PACKAGE
-    assert sorted(p.name for p in shipped.iterdir() if p.name != "__pycache__") == \
-        sorted(p.name for p in board_dir.glob("*.py"))
-    assert all((shipped / p.name).read_bytes() == p.read_bytes() for p in board_dir.glob("*.py"))
+    board_files = sorted(p.relative_to(board_dir) for p in board_dir.rglob("*.py"))  # runtimes/ and decode/ too
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
+        == board_files
+    assert all((shipped / f).read_bytes() == (board_dir / f).read_bytes() for f in board_files)
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
         ["run.py", "config.json", "labels.txt", "README.txt", "model.rknn", "model.rknn.json", "model.onnx",
          "calibration", "samples", "reference", bundles.BUNDLE_PACKAGE])
@@ -619,7 +620,7 @@ def _pc_run(bundle, backend, out):
 
 
 IMPORTS = ("import sys, importlib, pkgutil; sys.path.insert(0, '.'); import rkdeploy; "
-           "[importlib.import_module('rkdeploy.' + m.name) for m in pkgutil.iter_modules(rkdeploy.__path__)]; "
+           "[importlib.import_module(m.name) for m in pkgutil.walk_packages(rkdeploy.__path__, 'rkdeploy.')]; "
            "bad = [k for k in sys.modules if k.split('.')[0] in ('torch', 'ultralytics', 'rknn', 'onnx', 'helpers')]; "
            "assert not bad, bad; print('imported', len([k for k in sys.modules if k.startswith('rkdeploy.')]))")
 

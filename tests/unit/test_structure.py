@@ -110,3 +110,27 @@ def test_every_import_resolves_lazy_ones_too():
                 if not hasattr(target, a.name) and f"{full}.{a.name}" not in MODULES:
                     bad.append(f"{p.relative_to(ROOT)}:{node.lineno}: {full} has no {a.name}")
     assert bad == [], "\n".join(bad)
+
+
+def test_code_a_bundle_runs_imports_what_the_board_folder_has():
+    """Code written as text for a bundle's Python (``from rkdeploy.runtimes.ncnn import NcnnRuntime`` run inside the
+    emulated board, run.py's own import) names modules and names the board folder has: the bundle's ``rkdeploy`` is
+    a copy of ``helpers/board``."""
+    import importlib
+    import re
+
+    texts = {p: p.read_text() for p in list(HELPERS.rglob("*.py")) + list((ROOT / "tests").rglob("*.py"))}
+    bad = []
+    for p, text in texts.items():
+        for module, names in re.findall(r"from rkdeploy((?:\.\w+)*) import ([\w, ]+)", text):
+            if importlib.util.find_spec("helpers.board" + module) is None:
+                bad.append(f"{p.relative_to(ROOT)}: no module rkdeploy{module}")
+                continue
+            target = importlib.import_module("helpers.board" + module)
+            bad += [f"{p.relative_to(ROOT)}: rkdeploy{module} has no {n.strip()}" for n in names.split(",")
+                    if n.strip() and not hasattr(target, n.strip())
+                    and importlib.util.find_spec(f"helpers.board{module}.{n.strip()}") is None]
+        for module in re.findall(r"import rkdeploy((?:\.\w+)+)", text):
+            if importlib.util.find_spec("helpers.board" + module) is None:
+                bad.append(f"{p.relative_to(ROOT)}: no module rkdeploy{module}")
+    assert bad == [], "\n".join(bad)
