@@ -1,8 +1,9 @@
 """Helpers for the YOLOv8 -> Rockchip NPU workbook (map of modules: helpers/README.md).
 
-Submodules are imported explicitly (``from helpers import data``). Everything that runs on a
-board lives in :mod:`helpers.board` (numpy, OpenCV and the standard library only); the deploy
-bundle is a verbatim copy of that folder.
+Submodules are imported explicitly, by layer (``from helpers.model import data``); the layers, in the
+order the data flows, are in helpers/README.md. Everything that runs on a board lives in
+:mod:`helpers.board` (numpy, OpenCV and the standard library only); the deploy bundle is a
+verbatim copy of that folder.
 
 Importing ``helpers`` keeps ultralytics off the network wherever the workbook may import it
 (its import-time connectivity probe, pip auto-install), and keeps its settings out of the
